@@ -1,0 +1,13 @@
+/* nabla — reverse-mode automatic differentiation tensors in C.
+ * The umbrella header: includes every public area header, nothing else. */
+#ifndef NABLA_H
+#define NABLA_H
+
+#include "nabla/common.h"
+#include "nabla/tensor.h"
+#include "nabla/rng.h"
+#include "nabla/ops.h"
+#include "nabla/op_def.h"
+#include "nabla/autograd.h"
+
+#endif

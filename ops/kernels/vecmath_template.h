@@ -1,0 +1,53 @@
+/* Body shared by the per-ISA vecmath files (internal). Before including it, a file defines
+ * ISA_NAME, TABLE, the vector types, widths, load/store and the SLEEF functions:
+ *   VF32, WF32, LOADF32, STOREF32, EXPF32, LOGF32, TANHF32   (and the same for F64).
+ * Whole vectors go through SLEEF; the tail is padded into one more vector. */
+#include <string.h>
+
+#define MAP(name, T, V, W, LOAD, STORE, FN)                         \
+    static void name(const T *x, T *z, int64_t n)                   \
+    {                                                               \
+        int64_t i = 0;                                              \
+        for (; i + (W) <= n; i += (W))                              \
+            STORE(z + i, FN(LOAD(x + i)));                          \
+        if (i < n) {                                                \
+            T buf[W];                                               \
+            memset(buf, 0, sizeof buf);                             \
+            memcpy(buf, x + i, (size_t)(n - i) * sizeof(T));        \
+            STORE(buf, FN(LOAD(buf)));                              \
+            memcpy(z + i, buf, (size_t)(n - i) * sizeof(T));        \
+        }                                                           \
+    }
+
+MAP(exp_f32, float, VF32, WF32, LOADF32, STOREF32, EXPF32)
+MAP(log_f32, float, VF32, WF32, LOADF32, STOREF32, LOGF32)
+MAP(tanh_f32, float, VF32, WF32, LOADF32, STOREF32, TANHF32)
+MAP(exp_f64, double, VF64, WF64, LOADF64, STOREF64, EXPF64)
+MAP(log_f64, double, VF64, WF64, LOADF64, STOREF64, LOGF64)
+MAP(tanh_f64, double, VF64, WF64, LOADF64, STOREF64, TANHF64)
+
+/* sigmoid(x) = 1 / (1 + exp(-x)), in cache-sized blocks: exp(-x) through SLEEF, then a
+ * loop the compiler vectorises. exp(-x) = Inf for very negative x gives exactly 0. */
+#define SIGMOID(name, T, EXPN)                                      \
+    static void name(const T *x, T *z, int64_t n)                   \
+    {                                                               \
+        enum { BLOCK = 512 };                                       \
+        T neg[BLOCK];                                               \
+        for (int64_t b = 0; b < n; b += BLOCK) {                    \
+            int64_t m = n - b < BLOCK ? n - b : BLOCK;              \
+            for (int64_t i = 0; i < m; i++)                         \
+                neg[i] = -x[b + i];                                 \
+            EXPN(neg, z + b, m);                                    \
+            for (int64_t i = 0; i < m; i++)                         \
+                z[b + i] = (T)1 / ((T)1 + z[b + i]);                \
+        }                                                           \
+    }
+
+SIGMOID(sigmoid_f32, float, exp_f32)
+SIGMOID(sigmoid_f64, double, exp_f64)
+
+const nbk_vecmath_table TABLE = {
+    .isa = ISA_NAME,
+    .exp_f32 = exp_f32, .log_f32 = log_f32, .tanh_f32 = tanh_f32, .sigmoid_f32 = sigmoid_f32,
+    .exp_f64 = exp_f64, .log_f64 = log_f64, .tanh_f64 = tanh_f64, .sigmoid_f64 = sigmoid_f64,
+};
