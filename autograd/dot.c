@@ -1,30 +1,36 @@
-/* nb_graph_dot: the recorded graph as Graphviz DOT, for pictures of what autograd sees. */
+/* nb_graph_dot: the recorded graph as Graphviz DOT, for pictures of what autograd sees.
+ * Node names are numbered in visiting order (not addresses), so the same program writes
+ * the same file on every run. */
 #include <string.h>
 
 #include "autograd/node.h"
 #include "core/alloc.h"
 #include "core/error_impl.h"
 
-typedef struct seen {
+/* Pointers seen so far, numbered in the order they were first met. */
+typedef struct numbering {
     const void **items;
     size_t count, capacity;
-} seen;
+} numbering;
 
-static bool seen_add(seen *s, const void *p)
+/* The number of p, adding it when new (*added tells which); -1 when out of memory. */
+static long number_of(numbering *s, const void *p, bool *added)
 {
+    *added = false;
     for (size_t i = 0; i < s->count; i++)
         if (s->items[i] == p)
-            return false;
+            return (long)i;
     if (s->count == s->capacity) {
         size_t cap = s->capacity ? 2 * s->capacity : 64;
         const void **items = nbi_realloc(s->items, cap * sizeof *items);
         if (!items)
-            return false;
+            return -1;
         s->items = items;
         s->capacity = cap;
     }
-    s->items[s->count++] = p;
-    return true;
+    s->items[s->count] = p;
+    *added = true;
+    return (long)s->count++;
 }
 
 /* Escapes a label for a double-quoted DOT string. */
@@ -37,12 +43,12 @@ static void put_escaped(FILE *f, const char *s)
     }
 }
 
-static void write_node(FILE *f, const nbi_node *n)
+static void write_node(FILE *f, long id, const nbi_node *n)
 {
     char shape[160], attrs[512] = "";
     if (n->op->format_attrs && n->attrs)
         n->op->format_attrs(n->attrs, attrs, sizeof attrs);
-    fprintf(f, "  n%p [shape=box, style=filled, fillcolor=\"#dbe8f7\", label=\"", (const void *)n);
+    fprintf(f, "  n%ld [shape=box, style=filled, fillcolor=\"#dbe8f7\", label=\"", id);
     put_escaped(f, n->op->name);
     if (attrs[0] && strcmp(attrs, "{}") != 0) {
         fputs("\\n", f);
@@ -54,12 +60,20 @@ static void write_node(FILE *f, const nbi_node *n)
     fprintf(f, "\"];\n");
 }
 
-static void write_leaf(FILE *f, const nb_tensor *t)
+static void write_leaf(FILE *f, long id, const nb_tensor *t)
 {
     char shape[160];
-    fprintf(f, "  t%p [shape=ellipse, style=filled, fillcolor=\"%s\", label=\"leaf %s %s%s\"];\n", (const void *)t,
-            t->requires_grad ? "#f7e3c1" : "#eeeeee", nb_shape_str(t->rank, t->shape, shape, sizeof shape),
-            nb_dtype_name(t->dtype), t->requires_grad ? "\\nrequires_grad" : "");
+    fprintf(f, "  t%ld [shape=ellipse, style=filled, fillcolor=\"#f7e3c1\", label=\"leaf %s %s\\nrequires_grad\"];\n",
+            id, nb_shape_str(t->rank, t->shape, shape, sizeof shape), nb_dtype_name(t->dtype));
+}
+
+/* An input that needs no gradient (data, targets, constants): drawn once per use, in grey. */
+static void write_constant(FILE *f, long node, int input, const nb_meta *m)
+{
+    char shape[160];
+    fprintf(f, "  c%ld_%d [shape=ellipse, style=filled, fillcolor=\"#eeeeee\", label=\"%s %s\"];\n", node, input,
+            nb_shape_str(m->rank, m->shape, shape, sizeof shape), nb_dtype_name(m->dtype));
+    fprintf(f, "  c%ld_%d -> n%ld;\n", node, input, node);
 }
 
 NB_API nb_status nb_graph_dot(const nb_tensor *root, FILE *f)
@@ -70,44 +84,47 @@ NB_API nb_status nb_graph_dot(const nb_tensor *root, FILE *f)
         return nbi_error(NB_ERR_NULL, "nb_graph_dot: file is NULL");
     fprintf(f, "digraph nabla {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=10];\n");
     if (!root->grad_fn) {
-        write_leaf(f, root);
+        if (root->requires_grad)
+            write_leaf(f, 0, root);
+        else {
+            nb_meta m = { root->dtype, root->rank, { 0 } };
+            memcpy(m.shape, root->shape, sizeof m.shape);
+            write_constant(f, 0, 0, &m);
+        }
         fprintf(f, "}\n");
         return NB_OK;
     }
-    seen nodes = { 0 }, leaves = { 0 };
-    const nbi_node **stack = NULL;
-    size_t depth = 0, capacity = 0;
+    numbering nodes = { 0 }, leaves = { 0 };
+    bool added;
     nb_status st = NB_OK;
-    seen_add(&nodes, root->grad_fn);
-    const nbi_node *first = root->grad_fn;
-    for (const nbi_node *n = first; n; n = depth ? stack[--depth] : NULL) {
-        write_node(f, n);
+    number_of(&nodes, root->grad_fn, &added);
+    /* nodes.items doubles as the work list: each node is written once, in numbering order. */
+    for (size_t next = 0; next < nodes.count && !st; next++) {
+        const nbi_node *n = nodes.items[next];
+        long id = (long)next;
+        write_node(f, id, n);
         for (int i = 0; i < n->n_in; i++) {
             const nbi_edge *e = &n->edges[i];
+            long from;
             if (e->node) {
-                fprintf(f, "  n%p -> n%p;\n", (const void *)e->node, (const void *)n);
-                if (!seen_add(&nodes, e->node))
-                    continue;
-                if (depth == capacity) {
-                    capacity = capacity ? 2 * capacity : 64;
-                    const nbi_node **grown = nbi_realloc(stack, capacity * sizeof *stack);
-                    if (!grown) {
-                        st = NB_ERR_MEMORY;
-                        goto done;
-                    }
-                    stack = grown;
-                }
-                stack[depth++] = e->node;
+                if ((from = number_of(&nodes, e->node, &added)) < 0)
+                    st = NB_ERR_MEMORY;
+                else
+                    fprintf(f, "  n%ld -> n%ld;\n", from, id);
             } else if (e->leaf) {
-                if (seen_add(&leaves, e->leaf))
-                    write_leaf(f, e->leaf);
-                fprintf(f, "  t%p -> n%p;\n", (const void *)e->leaf, (const void *)n);
+                if ((from = number_of(&leaves, e->leaf, &added)) < 0) {
+                    st = NB_ERR_MEMORY;
+                } else {
+                    if (added)
+                        write_leaf(f, from, e->leaf);
+                    fprintf(f, "  t%ld -> n%ld;\n", from, id);
+                }
+            } else {
+                write_constant(f, id, i, &n->in_meta[i]);
             }
         }
     }
-done:
     fprintf(f, "}\n");
-    nbi_free(stack);
     nbi_free(nodes.items);
     nbi_free(leaves.items);
     return st;

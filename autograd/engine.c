@@ -20,6 +20,11 @@ typedef struct node_list {
     size_t count, capacity;
 } node_list;
 
+/* The gradient gathered for one leaf during a run; delivered once, complete, at its end. */
+typedef struct leaf_grad {
+    nb_tensor *leaf, *grad;
+} leaf_grad;
+
 typedef struct run {
     uint64_t id;
     bool create_graph, retain_graph;
@@ -29,6 +34,8 @@ typedef struct run {
     int n_inputs;
     nb_tensor **captured;
     node_list visited, ready;
+    leaf_grad *leaves;
+    size_t n_leaves, cap_leaves;
 } run;
 
 static _Atomic uint64_t run_counter;
@@ -71,7 +78,7 @@ static nb_status accumulate(nb_tensor **slot, nb_tensor *g)
     return NB_OK;
 }
 
-static nb_tensor *run_hooks(const nbi_hook *h, nb_tensor *g)
+static nb_tensor *run_hooks(const run *r, const nbi_hook *h, nb_tensor *g)
 {
     for (; h && g; h = h->next) {
         nb_tensor *replaced = h->fn(g, h->user);
@@ -79,7 +86,7 @@ static nb_tensor *run_hooks(const nbi_hook *h, nb_tensor *g)
             continue;
         if (!nbi_same_shape_t(replaced, g)) {
             char a[160], b[160];
-            nbi_error(NB_ERR_SHAPE, "gradient hook returned shape %s for a gradient of shape %s",
+            nbi_error(NB_ERR_SHAPE, "%s: a gradient hook returned shape %s for a gradient of shape %s", r->fn,
                       nb_shape_str(replaced->rank, replaced->shape, a, sizeof a),
                       nb_shape_str(g->rank, g->shape, b, sizeof b));
             return NULL;
@@ -89,17 +96,38 @@ static nb_tensor *run_hooks(const nbi_hook *h, nb_tensor *g)
     return g;
 }
 
+/* Adds g to what the leaf has received in this run. */
+static nb_status gather_for_leaf(run *r, nb_tensor *leaf, nb_tensor *g)
+{
+    for (size_t i = 0; i < r->n_leaves; i++)
+        if (r->leaves[i].leaf == leaf)
+            return accumulate(&r->leaves[i].grad, g);
+    if (r->n_leaves == r->cap_leaves) {
+        size_t cap = r->cap_leaves ? 2 * r->cap_leaves : 16;
+        leaf_grad *grown = nbi_realloc(r->leaves, cap * sizeof *grown);
+        if (!grown)
+            return NB_ERR_MEMORY;
+        r->leaves = grown;
+        r->cap_leaves = cap;
+    }
+    r->leaves[r->n_leaves++] = (leaf_grad){ leaf, nb_retain(g) };
+    return NB_OK;
+}
+
+/* The leaf's complete gradient: through its hooks, then into nb_grad's result or .grad. */
 static nb_status deliver_to_leaf(run *r, nb_tensor *leaf, nb_tensor *g)
 {
-    if (r->inputs) {
-        for (int k = 0; k < r->n_inputs; k++)
-            if (r->inputs[k] == leaf)
-                return accumulate(&r->captured[k], g);
+    int captured = -1;
+    for (int k = 0; k < r->n_inputs; k++)
+        if (r->inputs[k] == leaf)
+            captured = k;
+    if (r->inputs && captured < 0)
         return NB_OK;   /* nb_grad leaves other leaves' .grad alone */
-    }
-    g = run_hooks(leaf->hooks, g);
+    g = run_hooks(r, leaf->hooks, g);
     if (!g)
         return nb_error_code();
+    if (captured >= 0)
+        return accumulate(&r->captured[captured], g);
     if (leaf->grad) {
         if (!nbi_same_shape_t(leaf->grad, leaf) || leaf->grad->dtype != leaf->dtype)
             return nbi_error(NB_ERR_AUTOGRAD, "%s: the .grad of a leaf no longer matches its shape or dtype", r->fn);
@@ -172,7 +200,7 @@ static nb_status run_node(run *r, nbi_node *n)
     for (int j = 0; j < n->n_out && !st; j++) {
         if (!n->grads[j])
             continue;
-        nb_tensor *g = run_hooks(n->out_hooks[j], n->grads[j]);
+        nb_tensor *g = run_hooks(r, n->out_hooks[j], n->grads[j]);
         if (!g) {
             st = nb_error_code();
             break;
@@ -212,7 +240,7 @@ static nb_status run_node(run *r, nbi_node *n)
         if (n->edges[i].node)
             st = accumulate(&n->edges[i].node->grads[n->edges[i].index], g);
         else if (n->edges[i].leaf)
-            st = deliver_to_leaf(r, n->edges[i].leaf, g);
+            st = gather_for_leaf(r, n->edges[i].leaf, g);
     }
     for (int i = 0; i < n->n_in; i++)
         nb_release(c.grad_in[i]);
@@ -251,12 +279,8 @@ static nb_status seed(run *r, nb_tensor *root, nb_tensor *grad)
                          nb_shape_str(grad->rank, grad->shape, a, sizeof a), nb_dtype_name(grad->dtype),
                          nb_shape_str(root->rank, root->shape, b, sizeof b), nb_dtype_name(root->dtype));
     }
-    if (!root->grad_fn) {   /* the output is itself a leaf */
-        for (int k = 0; k < r->n_inputs; k++)
-            if (r->inputs[k] == root)
-                return accumulate(&r->captured[k], grad);
-        return r->inputs ? NB_OK : deliver_to_leaf(r, root, grad);
-    }
+    if (!root->grad_fn)   /* the output is itself a leaf */
+        return gather_for_leaf(r, root, grad);
     nb_status st = collect(r, root->grad_fn);
     return st ? st : accumulate(&root->grad_fn->grads[root->out_index], grad);
 }
@@ -277,6 +301,12 @@ static nb_status run_backward(run *r, nb_tensor *const *roots, nb_tensor *const 
             st = NB_ERR_MEMORY;
     while (!st && r->ready.count > 0)
         st = run_node(r, r->ready.items[--r->ready.count]);
+    for (size_t i = 0; i < r->n_leaves; i++) {
+        if (!st)
+            st = deliver_to_leaf(r, r->leaves[i].leaf, r->leaves[i].grad);
+        nb_release(r->leaves[i].grad);
+    }
+    nbi_free(r->leaves);
     /* After a failure, nodes that did not run still hold gradients. */
     for (size_t i = 0; i < r->visited.count; i++) {
         nbi_node *n = r->visited.items[i];

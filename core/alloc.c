@@ -88,11 +88,13 @@ void *nbi_storage_alloc(size_t nbytes)
     if (b)
         return b;
 
-    void *p = aligned_alloc(ALIGNMENT, size);
+    /* aligned_alloc wants a multiple of the alignment; small classes (80, 96, ...) are not. */
+    size_t padded = (size + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+    void *p = aligned_alloc(ALIGNMENT, padded);
     if (!p) {
         /* The cache may hold what the system lacks: give it back and try once more. */
         nb_memory_release_cache();
-        p = aligned_alloc(ALIGNMENT, size);
+        p = aligned_alloc(ALIGNMENT, padded);
     }
     if (!p) {
         pthread_mutex_lock(&heap.lock);

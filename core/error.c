@@ -56,6 +56,17 @@ uint64_t nbi_error_count(void)
     return error_count;
 }
 
+void nbi_error_prefix(const char *fn, uint64_t errors_before)
+{
+    size_t n = strlen(fn);
+    if (error_count == errors_before || error_code == NB_OK
+        || (strncmp(error_message, fn, n) == 0 && error_message[n] == ':'))
+        return;
+    char reason[sizeof error_message];
+    memcpy(reason, error_message, sizeof reason);
+    nbi_error(error_code, "%s: %s", fn, reason);
+}
+
 void nbi_assert_fail(const char *what, const char *file, int line)
 {
     fprintf(stderr, "nabla internal error: %s:%d: assertion '%s' failed\n", file, line, what);

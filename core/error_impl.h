@@ -12,6 +12,11 @@ nb_status nbi_verror(nb_status code, const char *fmt, va_list ap);
  * its message is the one worth keeping. */
 nb_status nbi_error_keep(nb_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* When an error was recorded since errors_before (an nbi_error_count() value), prefixes its
+ * message with "fn: ", so that a composite (nb_max over argmax) names the function the caller
+ * called as well as the op that failed. Messages that already start with fn are left alone. */
+void nbi_error_prefix(const char *fn, uint64_t errors_before);
+
 /* How many errors this thread has recorded so far: a change across a call means it failed,
  * even when an older error was still set before it. */
 uint64_t nbi_error_count(void);

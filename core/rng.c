@@ -158,7 +158,7 @@ NB_API int64_t nb_rng_int(nb_rng *rng, int64_t low, int64_t high)
         return low;
     }
     nb_rng *r = lock_rng(rng);
-    int64_t v = low + (int64_t)next_below(r, (uint64_t)high - (uint64_t)low);
+    int64_t v = (int64_t)((uint64_t)low + next_below(r, (uint64_t)high - (uint64_t)low));   /* wraps, no overflow */
     unlock_rng(r);
     return v;
 }
@@ -167,17 +167,20 @@ enum draw { UNIFORM, NORMAL, INTEGER };
 
 /* Draws in C order from one generator, so results do not depend on threads. Uniform on
  * [a, b) for floats; integers in [low, high). */
-static nb_tensor *draw_tensor(nb_rng *rng, enum draw kind, nb_dtype dtype, int rank, const int64_t *shape,
-                              double a, double b, int64_t low, int64_t high)
+static nb_tensor *draw_tensor(const char *fn, nb_rng *rng, enum draw kind, nb_dtype dtype, int rank,
+                              const int64_t *shape, double a, double b, int64_t low, int64_t high)
 {
+    uint64_t errors_before = nbi_error_count();
     nb_tensor *t = nb_empty(dtype, rank, shape);
-    if (!t)
+    if (!t) {
+        nbi_error_prefix(fn, errors_before);   /* "nb_randn: nb_empty: rank 9 is out of range" */
         return NULL;
+    }
     void *data = t->storage->data;
     nb_rng *r = lock_rng(rng);
     for (int64_t i = 0; i < t->numel; i++) {
         if (kind == INTEGER) {
-            ((int64_t *)data)[i] = low + (int64_t)next_below(r, (uint64_t)high - (uint64_t)low);
+            ((int64_t *)data)[i] = (int64_t)((uint64_t)low + next_below(r, (uint64_t)high - (uint64_t)low));
             continue;
         }
         double v;
@@ -209,7 +212,7 @@ NB_API nb_tensor *nb_uniform(nb_rng *rng, nb_dtype dtype, int rank, const int64_
         nbi_error(NB_ERR_ARG, "nb_uniform: low %g is above high %g", low, high);
         return NULL;
     }
-    return draw_tensor(rng, UNIFORM, dtype, rank, shape, low, high, 0, 0);
+    return draw_tensor("nb_uniform", rng, UNIFORM, dtype, rank, shape, low, high, 0, 0);
 }
 
 NB_API nb_tensor *nb_randn(nb_rng *rng, nb_dtype dtype, int rank, const int64_t *shape)
@@ -218,7 +221,7 @@ NB_API nb_tensor *nb_randn(nb_rng *rng, nb_dtype dtype, int rank, const int64_t 
         nbi_error(NB_ERR_DTYPE, "nb_randn: dtype i64 is not a floating type");
         return NULL;
     }
-    return draw_tensor(rng, NORMAL, dtype, rank, shape, 0, 0, 0, 0);
+    return draw_tensor("nb_randn", rng, NORMAL, dtype, rank, shape, 0, 0, 0, 0);
 }
 
 NB_API nb_tensor *nb_randint(nb_rng *rng, int64_t low, int64_t high, int rank, const int64_t *shape)
@@ -227,5 +230,5 @@ NB_API nb_tensor *nb_randint(nb_rng *rng, int64_t low, int64_t high, int rank, c
         nbi_error(NB_ERR_ARG, "nb_randint: empty range [%lld, %lld)", (long long)low, (long long)high);
         return NULL;
     }
-    return draw_tensor(rng, INTEGER, NB_I64, rank, shape, 0, 0, low, high);
+    return draw_tensor("nb_randint", rng, INTEGER, NB_I64, rank, shape, 0, 0, low, high);
 }

@@ -86,6 +86,13 @@ NB_API nb_tensor *nb_scope_keep(nb_scope *s, nb_tensor *t)
         nbi_error_keep(NB_ERR_NULL, "nb_scope_keep: scope is NULL");
         return NULL;
     }
+    nb_scope *open = innermost;   /* s may be ended (freed): compare, never read it before */
+    while (open && open != s)
+        open = open->parent;
+    if (!open) {
+        nbi_error(NB_ERR_STATE, "nb_scope_keep: scope is not open on this thread");
+        return NULL;
+    }
     for (int64_t i = s->count - 1; i >= 0; i--) {
         if (s->items[i] != t)
             continue;

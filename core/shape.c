@@ -13,6 +13,17 @@ int64_t nbi_numel(int rank, const int64_t *shape)
     return n;
 }
 
+bool nbi_valid_sizes(int rank, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        if (shape[i] < 0 || (shape[i] > 0 && n > (INT64_C(1) << 58) / shape[i]))
+            return false;
+        n *= shape[i];
+    }
+    return true;
+}
+
 void nbi_contiguous_strides(int rank, const int64_t *shape, int64_t *strides)
 {
     int64_t s = 1;

@@ -7,6 +7,9 @@
 #include "nabla/common.h"
 
 int64_t nbi_numel(int rank, const int64_t *shape);
+/* True when every size is >= 0 and the element count stays within 2^58 (the limit of the
+ * creation functions), so that nbi_numel cannot overflow. */
+bool nbi_valid_sizes(int rank, const int64_t *shape);
 /* C-order strides of shape, in elements. */
 void nbi_contiguous_strides(int rank, const int64_t *shape, int64_t *strides);
 /* NumPy broadcasting of a and b into out (rank max(ra, rb)). False when some pair of

@@ -290,7 +290,8 @@ NB_API nb_tensor *nb_arange(nb_dtype dtype, double start, double stop, double st
         return NULL;
     }
     double count = ceil((stop - start) / step);
-    int64_t n = count > 0 ? (int64_t)count : 0;
+    /* Past 2^62 the conversion would overflow; alloc_checked refuses such a size anyway. */
+    int64_t n = count > 0 ? (count < 0x1p62 ? (int64_t)count : INT64_C(1) << 62) : 0;
     nb_tensor *t = alloc_checked("nb_arange", dtype, 1, &n);
     if (!t)
         return NULL;
@@ -310,7 +311,7 @@ NB_API nb_tensor *nb_linspace(nb_dtype dtype, double start, double stop, int64_t
         return NULL;
     double step = n > 1 ? (stop - start) / (double)(n - 1) : 0.0;
     for (int64_t i = 0; i < n; i++)
-        nbi_store(dtype, t->storage->data, i, i == n - 1 ? stop : start + (double)i * step);
+        nbi_store(dtype, t->storage->data, i, i == n - 1 && n > 1 ? stop : start + (double)i * step);
     return nbi_scope_add(t);
 }
 
@@ -447,6 +448,10 @@ NB_API double nb_tensor_item(const nb_tensor *t)
 NB_API double nb_tensor_get(const nb_tensor *t, const int64_t *index)
 {
     CHECK_T(t, "nb_tensor_get", NAN);
+    if (!index && t->rank > 0) {
+        nbi_error(NB_ERR_NULL, "nb_tensor_get: index is NULL for a tensor of rank %d", t->rank);
+        return NAN;
+    }
     int64_t offset = 0;
     for (int i = 0; i < t->rank; i++) {
         int64_t k = index[i] < 0 ? index[i] + t->shape[i] : index[i];

@@ -1,8 +1,8 @@
 /* One thread setting for OpenMP loops and OpenBLAS GEMM together. */
-#include <cblas.h>
 #include <omp.h>
 
 #include "core/threads.h"
+#include "ops/kernels/blas.h"
 #include "nabla/common.h"
 
 static int num_threads;   /* 0 until set or first asked: then one per core */
@@ -13,7 +13,9 @@ NB_API void nb_set_num_threads(int n)
         n = omp_get_num_procs();
     num_threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    const nbi_blas *blas = nbi_blas_get();
+    if (blas)
+        blas->set_num_threads(n);
 }
 
 NB_API int nb_get_num_threads(void)

@@ -199,6 +199,8 @@ static void mul_scalar_backward(nb_backward_ctx *c)
 static void pow_scalar_backward(nb_backward_ctx *c)
 {
     double p = scalar_of(c);
+    if (p == 0)
+        return;   /* x^0 = 1: zero gradient, also at x = 0, where p x^(p-1) is 0 * inf (as PyTorch) */
     nb_tensor *x = nb_saved_input(c, 0);
     nb_set_grad_in(c, 0, nb_mul(nb_grad_out(c, 0), nb_mul_scalar(nb_pow_scalar(x, p - 1), p)));
 }

@@ -19,7 +19,16 @@ typedef struct reduce_attrs {
 static int format_reduce(const void *attrs, char *buf, size_t size)
 {
     const reduce_attrs *a = attrs;
-    char axes[64], shape[160];
+    char axes[64];
+    nbi_format_axes(a->mask, axes, sizeof axes);
+    return snprintf(buf, size, "{\"axes\": %s, \"keepdim\": %s}", axes, a->keepdim ? "true" : "false");
+}
+
+/* reduce_scatter also names the full shape it makes. */
+static int format_reduce_scatter(const void *attrs, char *buf, size_t size)
+{
+    const reduce_attrs *a = attrs;
+    char axes[64], shape[NBI_SHAPE_STR];
     nbi_format_axes(a->mask, axes, sizeof axes);
     nb_shape_str(a->rank, a->shape, shape, sizeof shape);
     return snprintf(buf, size, "{\"axes\": %s, \"keepdim\": %s, \"shape\": %s}", axes,
@@ -105,6 +114,11 @@ static nb_status scatter_rule(const nb_op_def *op, nb_tensor *const *x, const vo
     nb_status st = nbi_check_float(op, x, 0);
     if (!st && (a->rank < 0 || a->rank > NB_MAX_RANK || a->mask >> a->rank))
         st = nb_op_error(op, NB_ERR_ARG, "attributes describe rank %d with axis mask 0x%x", a->rank, a->mask);
+    if (!st && !nbi_valid_sizes(a->rank, a->shape)) {
+        char b[NBI_SHAPE_STR];
+        st = nb_op_error(op, NB_ERR_ARG, "attributes describe shape %s: sizes must be at least 0 and their "
+                         "product at most 2^58", nb_shape_str(a->rank, a->shape, b, sizeof b));
+    }
     if (!st) {
         nb_meta kept;
         char b1[NBI_SHAPE_STR], b2[NBI_SHAPE_STR];
@@ -246,7 +260,7 @@ static const nb_op_def op_reduce_gather = {
 static const nb_op_def op_reduce_scatter = {
     .name = "reduce_scatter", .n_in = 2, .attr_size = sizeof(reduce_attrs), .shape = scatter_rule,
     .forward = { [NB_F32] = scatter_kernel, [NB_F64] = scatter_kernel },
-    .saves = NB_SAVE_INPUT(1), .backward = scatter_backward, .format_attrs = format_reduce,
+    .saves = NB_SAVE_INPUT(1), .backward = scatter_backward, .format_attrs = format_reduce_scatter,
     SAMPLES(samples_scatter),
 };
 
@@ -285,13 +299,17 @@ NB_API nb_tensor *nb_argmin(nb_tensor *x, const int *axes, int n_axes, bool keep
 static nb_tensor *extremum(const nb_op_def *arg_op, const char *fn, nb_tensor *x, const int *axes, int n_axes,
                            bool keepdim)
 {
-    nb_tensor *index = reduce(arg_op, fn, x, axes, n_axes, keepdim);
-    if (!index)
-        return NULL;
-    unsigned mask;
-    nbi_axes_mask(fn, x, axes, n_axes, &mask);
-    reduce_attrs a = attrs_for(x, mask, keepdim);
-    return nbi_apply2(&op_reduce_gather, x, index, &a);
+    uint64_t errors_before = nbi_error_count();
+    nb_tensor *index = reduce(arg_op, fn, x, axes, n_axes, keepdim), *z = NULL;
+    if (index) {
+        unsigned mask;
+        nbi_axes_mask(fn, x, axes, n_axes, &mask);
+        reduce_attrs a = attrs_for(x, mask, keepdim);
+        z = nbi_apply2(&op_reduce_gather, x, index, &a);
+    }
+    if (!z)
+        nbi_error_prefix(fn, errors_before);   /* "nb_max: nb_argmax: ..." */
+    return z;
 }
 
 NB_API nb_tensor *nb_max(nb_tensor *x, const int *axes, int n_axes, bool keepdim)
@@ -317,7 +335,11 @@ NB_API nb_tensor *nb_mean(nb_tensor *x, const int *axes, int n_axes, bool keepdi
     for (int d = 0; d < x->rank; d++)
         if (mask & (1u << d))
             count *= x->shape[d];
-    return nb_mul_scalar(nb_sum(x, axes, n_axes, keepdim), count ? 1.0 / (double)count : (double)NAN);
+    uint64_t errors_before = nbi_error_count();
+    nb_tensor *z = nb_mul_scalar(nb_sum(x, axes, n_axes, keepdim), count ? 1.0 / (double)count : (double)NAN);
+    if (!z)
+        nbi_error_prefix("nb_mean", errors_before);   /* "nb_mean: nb_sum: ..." */
+    return z;
 }
 
 NB_API nb_tensor *nb_sum_all(nb_tensor *x)
@@ -339,6 +361,10 @@ NB_API nb_tensor *nb_sum_to(nb_tensor *x, int rank, const int64_t *shape)
     int out_rank;
     int64_t out[NB_MAX_RANK];
     char b1[NBI_SHAPE_STR], b2[NBI_SHAPE_STR];
+    if (rank > 0 && !shape) {
+        nbi_error(NB_ERR_NULL, "nb_sum_to: shape is NULL for rank %d", rank);
+        return NULL;
+    }
     if (rank < 0 || rank > x->rank || !nbi_broadcast_shapes(rank, shape, x->rank, x->shape, &out_rank, out, NULL)
         || !nbi_same_shape(out_rank, out, x->rank, x->shape)) {
         nbi_error(NB_ERR_SHAPE, "nb_sum_to: cannot sum %s down to %s: the input must be a broadcast of the target",

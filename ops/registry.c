@@ -63,28 +63,29 @@ NB_API const nb_op_def *nb_op_find(const char *name)
     return NULL;
 }
 
-/* A definition nb_apply can run: the checks that would otherwise crash inside nb_apply. */
-static nb_status check_def(const nb_op_def *op)
+/* A definition nb_apply can run: the checks that would otherwise crash inside nb_apply.
+ * fn is the public function that was given op, for the message. */
+static nb_status check_def(const char *fn, const nb_op_def *op)
 {
     const char *name = op->name ? op->name : "(unnamed)";
     int n_out = op->n_out ? op->n_out : 1;
     if (!op->name || !op->name[0])
-        return nbi_error(NB_ERR_ARG, "nb_op_register: op has no name");
+        return nbi_error(NB_ERR_ARG, "%s: op has no name", fn);
     if (op->n_in < 0 || op->n_in > NB_MAX_INPUTS)
-        return nbi_error(NB_ERR_ARG, "nb_op_register: op '%s' has %d inputs, expected 0 to %d",
-                         name, op->n_in, NB_MAX_INPUTS);
+        return nbi_error(NB_ERR_ARG, "%s: op '%s' has %d inputs, expected 0 to %d",
+                         fn, name, op->n_in, NB_MAX_INPUTS);
     if (n_out < 1 || n_out > NB_MAX_OUTPUTS)
-        return nbi_error(NB_ERR_ARG, "nb_op_register: op '%s' has %d outputs, expected 1 to %d",
-                         name, n_out, NB_MAX_OUTPUTS);
+        return nbi_error(NB_ERR_ARG, "%s: op '%s' has %d outputs, expected 1 to %d",
+                         fn, name, n_out, NB_MAX_OUTPUTS);
     if (!op->shape)
-        return nbi_error(NB_ERR_ARG, "nb_op_register: op '%s' has no shape rule", name);
+        return nbi_error(NB_ERR_ARG, "%s: op '%s' has no shape rule", fn, name);
     bool has_kernel = op->view != NULL;
     for (int d = 0; d < NB_DTYPE_COUNT; d++)
         has_kernel |= op->forward[d] != NULL;
     if (!has_kernel)
-        return nbi_error(NB_ERR_ARG, "nb_op_register: op '%s' has neither a forward kernel nor a view rule", name);
+        return nbi_error(NB_ERR_ARG, "%s: op '%s' has neither a forward kernel nor a view rule", fn, name);
     if (op->view && (op->n_in < 1 || n_out != 1))
-        return nbi_error(NB_ERR_ARG, "nb_op_register: view op '%s' needs an input and exactly one output", name);
+        return nbi_error(NB_ERR_ARG, "%s: view op '%s' needs an input and exactly one output", fn, name);
     return NB_OK;
 }
 
@@ -92,7 +93,7 @@ NB_API nb_status nb_op_register(const nb_op_def *op)
 {
     if (!op)
         return nbi_error_keep(NB_ERR_NULL, "nb_op_register: op is NULL");
-    nb_status st = check_def(op);
+    nb_status st = check_def("nb_op_register", op);
     if (st)
         return st;
     if (nb_op_find(op->name))
@@ -270,6 +271,22 @@ static nb_status compute(const nb_op_def *op, nb_tensor *const *x, const void *a
     return kernel(x, z, attrs);
 }
 
+/* What a shape rule (perhaps a user's) gave for output i must describe a tensor. */
+static nb_status check_meta(const nb_op_def *op, const nb_meta *m, int i)
+{
+    if ((unsigned)m->dtype >= NB_DTYPE_COUNT)
+        return nb_op_error(op, NB_ERR_ARG, "the shape rule gave output %d the invalid dtype %d", i, (int)m->dtype);
+    if (m->rank < 0 || m->rank > NB_MAX_RANK)
+        return nb_op_error(op, NB_ERR_ARG, "the shape rule gave output %d rank %d, expected 0 to %d", i, m->rank,
+                           NB_MAX_RANK);
+    if (!nbi_valid_sizes(m->rank, m->shape)) {
+        char buf[NBI_SHAPE_STR];
+        return nb_op_error(op, NB_ERR_ARG, "the shape rule gave output %d shape %s: sizes must be at least 0 "
+                           "and their product at most 2^58", i, nb_shape_str(m->rank, m->shape, buf, sizeof buf));
+    }
+    return NB_OK;
+}
+
 static nb_status check_anomaly(const nb_op_def *op, nb_tensor *const *z, int n_out)
 {
     for (int i = 0; i < n_out; i++) {
@@ -289,6 +306,9 @@ NB_API nb_status nb_apply_multi(const nb_op_def *op, nb_tensor *const *inputs, c
 {
     if (!op)
         return nbi_error_keep(NB_ERR_NULL, "nb_apply: op is NULL");
+    nb_status st = check_def("nb_apply", op);   /* ops need not be registered to run */
+    if (st)
+        return st;
     if (!outputs)
         return nbi_error(NB_ERR_NULL, "nb_%s: outputs array is NULL", op->name);
     int n_out = output_count(op);
@@ -304,7 +324,9 @@ NB_API nb_status nb_apply_multi(const nb_op_def *op, nb_tensor *const *inputs, c
 
     uint64_t errors_before = nbi_error_count();
     nb_meta meta[NB_MAX_OUTPUTS] = { 0 };
-    nb_status st = op->shape(op, inputs, attrs, meta);
+    st = op->shape(op, inputs, attrs, meta);
+    for (int i = 0; i < n_out && !st; i++)
+        st = check_meta(op, &meta[i], i);
     if (!st)
         st = compute(op, inputs, attrs, meta, outputs, n_out);
     if (!st && nbi_anomaly_enabled())

@@ -47,6 +47,14 @@ static int format_perm(const void *attrs, char *buf, size_t size)
 static int format_slice(const void *attrs, char *buf, size_t size)
 {
     const slice_attrs *a = attrs;
+    return snprintf(buf, size, "{\"axis\": %d, \"start\": %lld, \"count\": %lld, \"step\": %lld}", a->axis,
+                    (long long)a->start, (long long)a->count, (long long)a->step);
+}
+
+/* slice_backward also names the full shape it makes. */
+static int format_slice_backward(const void *attrs, char *buf, size_t size)
+{
+    const slice_attrs *a = attrs;
     char s[NBI_SHAPE_STR];
     return snprintf(buf, size, "{\"axis\": %d, \"start\": %lld, \"count\": %lld, \"step\": %lld, \"shape\": %s}",
                     a->axis, (long long)a->start, (long long)a->count, (long long)a->step,
@@ -77,6 +85,9 @@ static nb_status reshape_rule(const nb_op_def *op, nb_tensor *const *x, const vo
         if (a->shape[i] < 0)
             return nb_op_error(op, NB_ERR_SHAPE, "target shape %s has a negative size",
                                nb_shape_str(a->rank, a->shape, b2, sizeof b2));
+    if (!nbi_valid_sizes(a->rank, a->shape))
+        return nb_op_error(op, NB_ERR_SHAPE, "target shape %s has too many elements",
+                           nb_shape_str(a->rank, a->shape, b2, sizeof b2));
     if (nbi_numel(a->rank, a->shape) != x[0]->numel)
         return nb_op_error(op, NB_ERR_SHAPE, "cannot reshape %s (%lld elements) into %s (%lld elements)",
                            nbi_shape_of(x[0], b1), (long long)x[0]->numel,
@@ -163,7 +174,8 @@ static nb_status slice_rule(const nb_op_def *op, nb_tensor *const *x, const void
     if (a->axis < 0 || a->axis >= x[0]->rank)
         return nb_op_error(op, NB_ERR_ARG, "axis %d is out of range for shape %s", a->axis, nbi_shape_of(x[0], buf));
     int64_t n = x[0]->shape[a->axis];
-    if (a->step < 1 || a->start < 0 || a->count < 0 || (a->count > 0 && a->start + (a->count - 1) * a->step >= n))
+    if (a->step < 1 || a->start < 0 || a->count < 0
+        || (a->count > 0 && (a->start >= n || a->count - 1 > (n - 1 - a->start) / a->step)))
         return nb_op_error(op, NB_ERR_ARG, "start %lld, count %lld, step %lld do not fit axis %d of shape %s",
                            (long long)a->start, (long long)a->count, (long long)a->step, a->axis,
                            nbi_shape_of(x[0], buf));
@@ -200,8 +212,12 @@ static nb_status slice_backward_rule(const nb_op_def *op, nb_tensor *const *x, c
     nb_status st = nbi_check_float(op, x, 0);
     if (st)
         return st;
-    if (a->rank < 1 || a->rank > NB_MAX_RANK || a->axis < 0 || a->axis >= a->rank || a->step < 1 || a->start < 0
-        || (a->count > 0 && a->start + (a->count - 1) * a->step >= a->shape[a->axis]))
+    if (a->rank < 1 || a->rank > NB_MAX_RANK)
+        return nb_op_error(op, NB_ERR_ARG, "attributes describe rank %d, expected 1 to %d", a->rank, NB_MAX_RANK);
+    if (!nbi_valid_sizes(a->rank, a->shape) || a->axis < 0
+        || a->axis >= a->rank || a->step < 1 || a->start < 0 || a->count < 0
+        || (a->count > 0 && (a->start >= a->shape[a->axis]
+                             || a->count - 1 > (a->shape[a->axis] - 1 - a->start) / a->step)))
         return nb_op_error(op, NB_ERR_ARG, "slice (axis %d, start %lld, count %lld, step %lld) does not fit shape %s",
                            a->axis, (long long)a->start, (long long)a->count, (long long)a->step,
                            nb_shape_str(a->rank, a->shape, b2, sizeof b2));
@@ -244,7 +260,13 @@ static nb_status expand_rule(const nb_op_def *op, nb_tensor *const *x, const voi
     int rank;
     int64_t out[NB_MAX_RANK];
     char b1[NBI_SHAPE_STR], b2[NBI_SHAPE_STR];
-    if (a->rank < x[0]->rank || a->rank > NB_MAX_RANK
+    if (a->rank < 0 || a->rank > NB_MAX_RANK)
+        return nb_op_error(op, NB_ERR_SHAPE, "rank %d is out of range (0 to %d)", a->rank, NB_MAX_RANK);
+    if (!nbi_valid_sizes(a->rank, a->shape))
+        return nb_op_error(op, NB_ERR_SHAPE, "cannot expand %s to %s: sizes must be at least 0 and their product "
+                           "at most 2^58 (-1 keeps the size of an existing axis only)",
+                           nbi_shape_of(x[0], b1), nb_shape_str(a->rank, a->shape, b2, sizeof b2));
+    if (a->rank < x[0]->rank
         || !nbi_broadcast_shapes(x[0]->rank, x[0]->shape, a->rank, a->shape, &rank, out, NULL)
         || !nbi_same_shape(rank, out, a->rank, a->shape))
         return nb_op_error(op, NB_ERR_SHAPE, "cannot expand %s to %s: only axes of size 1 can grow",
@@ -360,7 +382,7 @@ static const nb_op_def op_slice = {
 static const nb_op_def op_slice_backward = {
     .name = "slice_backward", .n_in = 1, .attr_size = sizeof(slice_attrs), .shape = slice_backward_rule,
     .forward = { [NB_F32] = slice_backward_kernel, [NB_F64] = slice_backward_kernel },
-    .backward = slice_backward_backward, .format_attrs = format_slice, SAMPLES(samples_slice_backward),
+    .backward = slice_backward_backward, .format_attrs = format_slice_backward, SAMPLES(samples_slice_backward),
 };
 
 static const nb_op_def op_expand = {
@@ -403,11 +425,16 @@ NB_API nb_tensor *nb_reshape(nb_tensor *x, int rank, const int64_t *shape)
     int64_t known = 1;
     for (int i = 0; i < rank; i++) {
         a.shape[i] = shape[i];
-        if (shape[i] == -1 && infer < 0) {
+        if (shape[i] < -1 || (shape[i] == -1 && infer >= 0)) {
+            nbi_error(NB_ERR_SHAPE, "nb_reshape: cannot reshape %s into %s: sizes must be at least 0, "
+                      "except for one -1", nbi_shape_of(x, b1), nb_shape_str(rank, shape, b2, sizeof b2));
+            return NULL;
+        }
+        if (shape[i] == -1) {
             infer = i;
             continue;
         }
-        known *= shape[i];
+        known = known > 0 && shape[i] > INT64_MAX / known ? 0 : known * shape[i];   /* 0: no size fits */
     }
     if (infer >= 0) {
         if (known == 0 || x->numel % known != 0) {
@@ -474,7 +501,7 @@ NB_API nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, 
     if (stop < 0) stop += n;
     start = start < 0 ? 0 : (start > n ? n : start);
     stop = stop < 0 ? 0 : (stop > n ? n : stop);
-    int64_t count = stop > start ? (stop - start + step - 1) / step : 0;
+    int64_t count = stop > start ? (stop - start - 1) / step + 1 : 0;
     slice_attrs at = { .axis = a, .start = count ? start : 0, .count = count, .step = step };
     return nbi_apply1(&op_slice, x, &at);
 }
@@ -558,7 +585,9 @@ NB_API nb_tensor *nb_clone(nb_tensor *x)
 
 NB_API nb_tensor *nb_contiguous(nb_tensor *x)
 {
-    if (x && nbi_is_contiguous(x->rank, x->shape, x->strides))
+    if (!check_input("nb_contiguous", x))
+        return NULL;
+    if (nbi_is_contiguous(x->rank, x->shape, x->strides))
         return nbi_scope_add(nb_retain(x));
     return nb_clone(x);
 }

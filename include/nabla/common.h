@@ -56,4 +56,9 @@ NB_API size_t nb_dtype_size(nb_dtype dtype);       /* bytes per element */
 NB_API void nb_set_num_threads(int n);
 NB_API int nb_get_num_threads(void);
 
+/* The OpenBLAS kernel family in use for matrix products ("SkylakeX", "Haswell", ...).
+ * nabla loads OpenBLAS itself, asking for AVX-512 kernels where the CPU has them; set
+ * OPENBLAS_CORETYPE (or NB_BLAS_CORETYPE) to choose. */
+NB_API const char *nb_blas_corename(void);
+
 #endif

@@ -1,7 +1,6 @@
 /* Matrix products through OpenBLAS. Operands are passed with their strides as BLAS
  * leading dimensions and transpose flags; only a matrix whose strides BLAS cannot express
  * (a step in both axes, or a broadcast stride of 0) is packed into a temporary first. */
-#include <cblas.h>
 #include <limits.h>
 #include <string.h>
 
@@ -9,6 +8,7 @@
 #include "core/error_impl.h"
 #include "core/iter.h"
 #include "core/tensor_impl.h"
+#include "ops/kernels/blas.h"
 #include "ops/kernels/kernels.h"
 
 /* How BLAS reads one rows x cols matrix stored with strides (rs, cs). */
@@ -64,6 +64,9 @@ nb_status nbk_matmul(nb_tensor *const *x, nb_tensor *const *z, const void *attrs
     if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
         return nbi_error(NB_ERR_SHAPE, "nb_matmul: sizes m=%lld n=%lld k=%lld exceed BLAS's 32-bit limit",
                          (long long)m, (long long)n, (long long)k);
+    const nbi_blas *blas = nbi_blas_get();
+    if (!blas)
+        return nb_error_code();
     size_t size = nb_dtype_size(c->dtype);
     char *cd = nbi_data(c);
     if (c->numel == 0)
@@ -116,10 +119,10 @@ nb_status nbk_matmul(nb_tensor *const *x, nb_tensor *const *z, const void *attrs
         else
             pack(bp, k, n, brs, bcs, b->dtype, b_buf, &B);
         if (c->dtype == NB_F32)
-            cblas_sgemm(CblasRowMajor, A.trans, B.trans, (int)m, (int)n, (int)k, 1.0f, (const float *)A.data,
+            blas->sgemm(CblasRowMajor, A.trans, B.trans, (int)m, (int)n, (int)k, 1.0f, (const float *)A.data,
                         (int)A.ld, (const float *)B.data, (int)B.ld, 0.0f, (float *)cp, (int)n);
         else
-            cblas_dgemm(CblasRowMajor, A.trans, B.trans, (int)m, (int)n, (int)k, 1.0, (const double *)A.data,
+            blas->dgemm(CblasRowMajor, A.trans, B.trans, (int)m, (int)n, (int)k, 1.0, (const double *)A.data,
                         (int)A.ld, (const double *)B.data, (int)B.ld, 0.0, (double *)cp, (int)n);
     }
     nbi_free(a_buf);

@@ -278,7 +278,7 @@ nb_status nbk_reduce_gather(const nb_tensor *x, const nb_tensor *index, nb_tenso
     for (int64_t o = 0; o < s.n_out; o++) {
         int64_t p = id[offset_in(&s, istr, o)];
         if (p < 0 || p >= s.block)
-            return nbi_error(NB_ERR_ARG, "index %lld is out of range for a reduced block of %lld elements",
+            return nbi_error(NB_ERR_ARG, "nb_reduce_gather: index %lld is out of range for a reduced block of %lld elements",
                              (long long)p, (long long)s.block);
         memcpy(zd + o * (int64_t)size, xd + (kept_offset(&s, o) + reduced_offset(&s, p)) * (int64_t)size, size);
     }
@@ -300,7 +300,7 @@ nb_status nbk_reduce_scatter(const nb_tensor *gz, const nb_tensor *index, nb_ten
     for (int64_t o = 0; o < s.n_out; o++) {
         int64_t p = id[offset_in(&s, istr, o)];
         if (p < 0 || p >= s.block)
-            return nbi_error(NB_ERR_ARG, "index %lld is out of range for a reduced block of %lld elements",
+            return nbi_error(NB_ERR_ARG, "nb_reduce_scatter: index %lld is out of range for a reduced block of %lld elements",
                              (long long)p, (long long)s.block);
         memcpy(gd + (kept_offset(&s, o) + reduced_offset(&s, p)) * (int64_t)size,
                gzd + offset_in(&s, gstr, o) * (int64_t)size, size);
