@@ -28,25 +28,50 @@ static void meta_of(const nb_tensor *t, nb_meta *m)
 
 static void free_node(nbi_node *n);
 
+static int popcount(unsigned v)
+{
+    return __builtin_popcount(v);
+}
+
+/* Lays the node's arrays out after its header in one zeroed block. */
+static nbi_node *node_alloc(const nb_op_def *op, int n_out)
+{
+    int n_in = op->n_in;
+    int n_saved = popcount(op->saves & 0xffffu & ((1u << n_in) - 1)) + popcount((op->saves >> 16) & ((1u << n_out) - 1));
+    size_t attr_size = (op->attr_size + 15) / 16 * 16;
+    size_t size = (sizeof(nbi_node) + 15) / 16 * 16 + attr_size + (size_t)n_in * (sizeof(nbi_edge) + sizeof(nb_meta))
+                  + (size_t)n_out * (sizeof(nb_meta) + sizeof(nbi_hook *) + sizeof(nb_tensor *))
+                  + (size_t)n_saved * sizeof(nbi_saved);
+    char *block = nbi_object_alloc(size);
+    if (!block)
+        return NULL;
+    nbi_node *n = (nbi_node *)block;
+    char *p = block + (sizeof(nbi_node) + 15) / 16 * 16;
+    n->attrs = op->attr_size ? p : NULL;
+    p += attr_size;
+    n->out_meta = (nb_meta *)p, p += (size_t)n_out * sizeof(nb_meta);
+    n->in_meta = (nb_meta *)p, p += (size_t)n_in * sizeof(nb_meta);
+    n->edges = (nbi_edge *)p, p += (size_t)n_in * sizeof(nbi_edge);
+    n->saved = (nbi_saved *)p, p += (size_t)n_saved * sizeof(nbi_saved);
+    n->out_hooks = (nbi_hook **)p, p += (size_t)n_out * sizeof(nbi_hook *);
+    n->grads = (nb_tensor **)p;
+    n->op = op;
+    n->n_in = n_in;
+    n->n_out = n_out;
+    n->bytes = size;
+    return n;
+}
+
 nb_status nbi_node_record(const nb_op_def *op, nb_tensor *const *x, const void *attrs,
                           nb_tensor *const *z, int n_out)
 {
-    nbi_node *n = nbi_calloc(1, sizeof *n);
+    nbi_node *n = node_alloc(op, n_out);
     if (!n)
         return NB_ERR_MEMORY;
-    n->op = op;
-    n->n_in = op->n_in;
-    n->n_out = n_out;
     n->sequence = next_sequence++;
     nbi_call_site(&n->file, &n->line);
-    if (op->attr_size) {
-        n->attrs = nbi_malloc(op->attr_size);
-        if (!n->attrs) {
-            free_node(n);
-            return NB_ERR_MEMORY;
-        }
+    if (op->attr_size)
         memcpy(n->attrs, attrs, op->attr_size);
-    }
     for (int i = 0; i < op->n_in; i++) {
         meta_of(x[i], &n->in_meta[i]);
         if (!x[i]->requires_grad)
@@ -113,8 +138,7 @@ static void free_node(nbi_node *n)
             nbi_free(h);
         }
     }
-    nbi_free(n->attrs);
-    nbi_free(n);
+    nbi_object_free(n, n->bytes);   /* attrs and the arrays live in the same block */
 }
 
 /* Freeing a node releases the nodes before it, which may free them in turn: along an

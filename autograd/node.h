@@ -20,25 +20,27 @@ typedef struct nbi_saved {
     bool is_output;
 } nbi_saved;
 
+/* One allocation per node: this header, then the arrays below sized for the op (a node of
+ * a binary op is a few hundred bytes, not the worst case of NB_MAX_INPUTS inputs). */
 struct nbi_node {
     int refcount;
     const nb_op_def *op;
-    void *attrs;
-    int n_in, n_out;
-    nbi_edge edges[NB_MAX_INPUTS];
-    nb_meta in_meta[NB_MAX_INPUTS];
-    nb_meta out_meta[NB_MAX_OUTPUTS];
-    nbi_saved saved[NB_MAX_INPUTS + NB_MAX_OUTPUTS];
-    int n_saved;
+    void *attrs;              /* copy of the op's attributes */
+    int n_in, n_out, n_saved;
+    size_t bytes;             /* of the whole block */
+    nbi_edge *edges;          /* [n_in] */
+    nb_meta *in_meta;         /* [n_in] */
+    nb_meta *out_meta;        /* [n_out] */
+    nbi_saved *saved;         /* [n_saved] */
+    nbi_hook **out_hooks;     /* [n_out] */
     bool released;            /* saved tensors freed by a backward without retain_graph */
-    uint64_t sequence;        /* creation order: later nodes run first among ready ones */
-    nbi_hook *out_hooks[NB_MAX_OUTPUTS];
+    uint64_t sequence;        /* creation order */
     const char *file;         /* call site of the op */
     int line;
     /* scratch of one backward run */
     int pending;              /* gradients still to arrive from dependent nodes */
-    nb_tensor *grads[NB_MAX_OUTPUTS];
     uint64_t visit;           /* run that last counted this node */
+    nb_tensor **grads;        /* [n_out] gradients gathered for the outputs */
 };
 
 /* Records a node for an op call whose outputs require grad; sets outputs' grad_fn. */

@@ -1,5 +1,7 @@
 /* Caching allocator for tensor storage, plus the bookkeeping allocator (see alloc.h). */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +17,39 @@ typedef struct free_block {
     struct free_block *next;
 } free_block;
 
+/* Free lists are guarded by the lock; statistics are atomic counters, so that tensors
+ * whose data lives inline (tensor_impl.h) can be counted without taking the lock. */
 static struct {
     pthread_mutex_t lock;
     free_block *buckets[N_BUCKETS];
-    nb_mem_stats stats;
     int64_t cache_limit;
 } heap = { .lock = PTHREAD_MUTEX_INITIALIZER, .cache_limit = -1 };
+
+static struct {
+    _Atomic int64_t live, peak, cached, allocations, hits;
+} stats;
+
+/* Live and peak bytes; allocations and cache hits count only allocator requests. */
+static void count_live(int64_t bytes)
+{
+    int64_t live = atomic_fetch_add_explicit(&stats.live, bytes, memory_order_relaxed) + bytes;
+    int64_t peak = atomic_load_explicit(&stats.peak, memory_order_relaxed);
+    while (live > peak && !atomic_compare_exchange_weak_explicit(&stats.peak, &peak, live, memory_order_relaxed,
+                                                                 memory_order_relaxed)) {
+    }
+}
+
+static void count_request(bool from_cache)
+{
+    atomic_fetch_add_explicit(&stats.allocations, 1, memory_order_relaxed);
+    if (from_cache)
+        atomic_fetch_add_explicit(&stats.hits, 1, memory_order_relaxed);
+}
+
+void nbi_count_inline_storage(int64_t bytes)
+{
+    count_live(bytes);
+}
 
 static _Atomic long fail_countdown;   /* 0: never fail */
 
@@ -55,6 +84,17 @@ static size_t size_class(size_t nbytes, int *bucket)
     return ((size_t)1 << p) + q * quarter;
 }
 
+/* The largest request that falls in bucket i (the inverse of size_class). */
+static size_t bucket_bytes(int i)
+{
+    if (i == 0)
+        return MIN_BLOCK;
+    int p = (i + 1) / 4, q = (i + 1) % 4;
+    if (q == 0)
+        p -= 1, q = 4;
+    return ((size_t)1 << p) + (size_t)q * ((size_t)1 << (p - 2));
+}
+
 static int64_t cache_limit(void)
 {
     if (heap.cache_limit < 0) {
@@ -75,19 +115,15 @@ void *nbi_storage_alloc(size_t nbytes)
     }
     pthread_mutex_lock(&heap.lock);
     free_block *b = heap.buckets[bucket];
-    heap.stats.allocations++;
-    if (b) {
-        heap.buckets[bucket] = b->next;
-        heap.stats.cached_bytes -= (int64_t)size;
-        heap.stats.cache_hits++;
-    }
-    heap.stats.live_bytes += (int64_t)size;
-    if (heap.stats.live_bytes > heap.stats.peak_bytes)
-        heap.stats.peak_bytes = heap.stats.live_bytes;
-    pthread_mutex_unlock(&heap.lock);
     if (b)
+        heap.buckets[bucket] = b->next;
+    pthread_mutex_unlock(&heap.lock);
+    if (b) {
+        atomic_fetch_sub_explicit(&stats.cached, (int64_t)size, memory_order_relaxed);
+        count_live((int64_t)size);
+        count_request(true);
         return b;
-
+    }
     /* aligned_alloc wants a multiple of the alignment; small classes (80, 96, ...) are not. */
     size_t padded = (size + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
     void *p = aligned_alloc(ALIGNMENT, padded);
@@ -97,11 +133,11 @@ void *nbi_storage_alloc(size_t nbytes)
         p = aligned_alloc(ALIGNMENT, padded);
     }
     if (!p) {
-        pthread_mutex_lock(&heap.lock);
-        heap.stats.live_bytes -= (int64_t)size;
-        pthread_mutex_unlock(&heap.lock);
         nbi_error(NB_ERR_MEMORY, "out of memory: cannot allocate %zu bytes of tensor storage", nbytes);
+        return NULL;
     }
+    count_live((int64_t)size);
+    count_request(false);
     return p;
 }
 
@@ -111,34 +147,34 @@ void nbi_storage_free(void *p, size_t nbytes)
         return;
     int bucket;
     size_t size = size_class(nbytes, &bucket);
-    bool keep;
-    pthread_mutex_lock(&heap.lock);
-    heap.stats.live_bytes -= (int64_t)size;
-    keep = heap.stats.cached_bytes + (int64_t)size <= cache_limit();
-    if (keep) {
-        free_block *b = p;
-        b->next = heap.buckets[bucket];
-        heap.buckets[bucket] = b;
-        heap.stats.cached_bytes += (int64_t)size;
-    }
-    pthread_mutex_unlock(&heap.lock);
-    if (!keep)
+    count_live(-(int64_t)size);
+    int64_t cached = atomic_fetch_add_explicit(&stats.cached, (int64_t)size, memory_order_relaxed) + (int64_t)size;
+    if (cached > cache_limit()) {
+        atomic_fetch_sub_explicit(&stats.cached, (int64_t)size, memory_order_relaxed);
         free(p);
+        return;
+    }
+    free_block *b = p;
+    pthread_mutex_lock(&heap.lock);
+    b->next = heap.buckets[bucket];
+    heap.buckets[bucket] = b;
+    pthread_mutex_unlock(&heap.lock);
 }
 
 NB_API nb_mem_stats nb_memory_stats(void)
 {
-    pthread_mutex_lock(&heap.lock);
-    nb_mem_stats s = heap.stats;
-    pthread_mutex_unlock(&heap.lock);
-    return s;
+    return (nb_mem_stats){
+        .live_bytes = atomic_load(&stats.live),
+        .peak_bytes = atomic_load(&stats.peak),
+        .cached_bytes = atomic_load(&stats.cached),
+        .allocations = atomic_load(&stats.allocations),
+        .cache_hits = atomic_load(&stats.hits),
+    };
 }
 
 NB_API void nb_memory_reset_peak(void)
 {
-    pthread_mutex_lock(&heap.lock);
-    heap.stats.peak_bytes = heap.stats.live_bytes;
-    pthread_mutex_unlock(&heap.lock);
+    atomic_store(&stats.peak, atomic_load(&stats.live));
 }
 
 NB_API void nb_memory_release_cache(void)
@@ -147,11 +183,13 @@ NB_API void nb_memory_release_cache(void)
     pthread_mutex_lock(&heap.lock);
     memcpy(lists, heap.buckets, sizeof lists);
     memset(heap.buckets, 0, sizeof heap.buckets);
-    heap.stats.cached_bytes = 0;
     pthread_mutex_unlock(&heap.lock);
     for (int i = 0; i < N_BUCKETS; i++) {
         while (lists[i]) {
             free_block *next = lists[i]->next;
+            int bucket;
+            size_t size = size_class(bucket_bytes(i), &bucket);
+            atomic_fetch_sub_explicit(&stats.cached, (int64_t)size, memory_order_relaxed);
             free(lists[i]);
             lists[i] = next;
         }
@@ -164,6 +202,125 @@ void *nbi_malloc(size_t nbytes)
     if (!p)
         nbi_error(NB_ERR_MEMORY, "out of memory: cannot allocate %zu bytes", nbytes);
     return p;
+}
+
+/* ---------------------------------------------------------------- object pool
+ * Tensors, storages and graph nodes are made and freed for every op; glibc's malloc and
+ * free cost more than the rest of an op on small tensors. They come instead from per-thread
+ * free lists in 64-byte classes, carved from 64 KiB slabs that are never returned (all
+ * slabs stay on a global list, so nothing is lost, only kept). Sanitizer builds use plain
+ * malloc so that AddressSanitizer still sees every object's lifetime. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NBI_POOL 0
+#else
+#define NBI_POOL 1
+#endif
+
+enum { POOL_CLASSES = 32, SLAB_BYTES = 64 << 10 };
+
+typedef struct slab {
+    struct slab *next;
+} slab;
+
+static struct {
+    pthread_mutex_t lock;
+    slab *slabs;
+} slabs = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static _Thread_local free_block *pool_lists[POOL_CLASSES + 1];
+
+/* Free objects of threads that have exited, for the next thread that runs short. */
+static free_block *orphans[POOL_CLASSES + 1];
+static pthread_key_t pool_key;
+static pthread_once_t pool_key_once = PTHREAD_ONCE_INIT;
+
+static void give_back_pool(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&slabs.lock);
+    for (int c = 1; c <= POOL_CLASSES; c++) {
+        while (pool_lists[c]) {
+            free_block *b = pool_lists[c];
+            pool_lists[c] = b->next;
+            b->next = orphans[c];
+            orphans[c] = b;
+        }
+    }
+    pthread_mutex_unlock(&slabs.lock);
+}
+
+static void make_pool_key(void)
+{
+    pthread_key_create(&pool_key, give_back_pool);
+}
+
+/* Refills class c (objects of c * 64 bytes): orphans first, else a new slab. */
+static bool pool_refill(int c)
+{
+    pthread_once(&pool_key_once, make_pool_key);
+    pthread_setspecific(pool_key, &pool_key);   /* any non-NULL value: run give_back_pool at exit */
+    pthread_mutex_lock(&slabs.lock);
+    if (orphans[c]) {
+        pool_lists[c] = orphans[c];
+        orphans[c] = NULL;
+        pthread_mutex_unlock(&slabs.lock);
+        return true;
+    }
+    pthread_mutex_unlock(&slabs.lock);
+    slab *sl = aligned_alloc(ALIGNMENT, SLAB_BYTES);
+    if (!sl)
+        return false;
+    pthread_mutex_lock(&slabs.lock);
+    sl->next = slabs.slabs;
+    slabs.slabs = sl;
+    pthread_mutex_unlock(&slabs.lock);
+    size_t size = (size_t)c * ALIGNMENT;
+    for (char *p = (char *)sl + ALIGNMENT; p + size <= (char *)sl + SLAB_BYTES; p += size) {
+        free_block *b = (free_block *)p;
+        b->next = pool_lists[c];
+        pool_lists[c] = b;
+    }
+    return true;
+}
+
+void *nbi_object_alloc(size_t nbytes)
+{
+    int c = (int)((nbytes + ALIGNMENT - 1) / ALIGNMENT);
+    if (should_fail()) {
+        nbi_error(NB_ERR_MEMORY, "out of memory: cannot allocate %zu bytes", nbytes);
+        return NULL;
+    }
+    void *p = NULL;
+    if (NBI_POOL && c <= POOL_CLASSES) {
+        if (!pool_lists[c] && !pool_refill(c)) {
+            nbi_error(NB_ERR_MEMORY, "out of memory: cannot allocate %zu bytes", nbytes);
+            return NULL;
+        }
+        p = pool_lists[c];
+        pool_lists[c] = pool_lists[c]->next;
+    } else {
+        p = aligned_alloc(ALIGNMENT, (size_t)(c ? c : 1) * ALIGNMENT);
+        if (!p) {
+            nbi_error(NB_ERR_MEMORY, "out of memory: cannot allocate %zu bytes", nbytes);
+            return NULL;
+        }
+    }
+    memset(p, 0, (size_t)(c ? c : 1) * ALIGNMENT);
+    return p;
+}
+
+void nbi_object_free(void *p, size_t nbytes)
+{
+    int c = (int)((nbytes + ALIGNMENT - 1) / ALIGNMENT);
+    if (!p)
+        return;
+    if (NBI_POOL && c <= POOL_CLASSES) {
+        free_block *b = p;
+        b->next = pool_lists[c];
+        pool_lists[c] = b;
+        return;
+    }
+    free(p);
 }
 
 void *nbi_calloc(size_t count, size_t size)

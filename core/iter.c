@@ -45,6 +45,17 @@ void nbi_iter_init(nbi_iter *it, int rank, const int64_t *shape, int n_ops,
         it->rows = 0;
 }
 
+void nbi_iter_flat(nbi_iter *it, int64_t n, int n_ops)
+{
+    it->rank = 1;
+    it->n_ops = n_ops;
+    it->shape[0] = n;
+    for (int k = 0; k < n_ops; k++)
+        it->strides[k][0] = 1;
+    it->rows = n ? 1 : 0;
+    it->inner = n;
+}
+
 void nbi_cursor_seek(const nbi_iter *it, nbi_cursor *c, int64_t row)
 {
     memset(c->offset, 0, sizeof c->offset);

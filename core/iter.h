@@ -25,6 +25,10 @@ typedef struct nbi_iter {
 void nbi_iter_init(nbi_iter *it, int rank, const int64_t *shape, int n_ops,
                    const int64_t *const *strides);
 
+/* The iteration of n_ops contiguous operands of n elements: one row. Cheaper than
+ * nbi_iter_init when the caller knows the operands are contiguous and of one shape. */
+void nbi_iter_flat(nbi_iter *it, int64_t n, int n_ops);
+
 /* Position of one row: the element offset of its first element, per operand. */
 typedef struct nbi_cursor {
     int64_t index[NB_MAX_RANK];

@@ -1,4 +1,6 @@
 /* Scopes: per-thread stack of owners of temporaries (DESIGN §4). */
+#include <pthread.h>
+
 #include "core/alloc.h"
 #include "core/error_impl.h"
 #include "core/tensor_impl.h"
@@ -10,6 +12,29 @@ struct nb_scope {
 };
 
 static _Thread_local nb_scope *innermost;
+
+/* Ended scopes kept for reuse with their item arrays: backward opens one per graph node.
+ * A thread's pool is freed when the thread exits. */
+enum { POOLED_SCOPES = 16 };
+static _Thread_local nb_scope *pool[POOLED_SCOPES];
+static _Thread_local int pooled;
+static pthread_key_t pool_key;
+static pthread_once_t pool_key_once = PTHREAD_ONCE_INIT;
+
+static void free_pool(void *unused)
+{
+    (void)unused;
+    while (pooled > 0) {
+        nb_scope *s = pool[--pooled];
+        nbi_free(s->items);
+        nbi_free(s);
+    }
+}
+
+static void make_pool_key(void)
+{
+    pthread_key_create(&pool_key, free_pool);
+}
 
 static bool scope_push(nb_scope *s, nb_tensor *t)
 {
@@ -38,7 +63,7 @@ nb_tensor *nbi_scope_add(nb_tensor *t)
 
 NB_API nb_scope *nb_scope_begin(void)
 {
-    nb_scope *s = nbi_calloc(1, sizeof *s);
+    nb_scope *s = pooled > 0 ? pool[--pooled] : nbi_calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->parent = innermost;
@@ -51,6 +76,15 @@ static void scope_free(nb_scope *s)
     /* Latest first: temporaries die before what they were computed from. */
     for (int64_t i = s->count - 1; i >= 0; i--)
         nb_release(s->items[i]);
+    s->count = 0;
+    if (pooled < POOLED_SCOPES && s->capacity <= 4096) {
+        if (pooled == 0) {
+            pthread_once(&pool_key_once, make_pool_key);
+            pthread_setspecific(pool_key, &pool_key);   /* non-NULL: free_pool runs at exit */
+        }
+        pool[pooled++] = s;
+        return;
+    }
     nbi_free(s->items);
     nbi_free(s);
 }

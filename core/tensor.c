@@ -54,12 +54,14 @@ void nbi_store(nb_dtype dtype, void *base, int64_t i, double v)
 
 static nbi_storage *storage_new(size_t nbytes)
 {
-    nbi_storage *s = nbi_calloc(1, sizeof *s);
+    nbi_storage *s = nbi_object_alloc(sizeof *s);
     if (!s)
         return NULL;
-    s->data = nbi_storage_alloc(nbytes);
-    if (!s->data) {
-        nbi_free(s);
+    if (nbytes <= NBI_INLINE_BYTES) {
+        s->data = s->inline_data;
+        nbi_count_inline_storage(NBI_INLINE_BYTES);
+    } else if (!(s->data = nbi_storage_alloc(nbytes))) {
+        nbi_object_free(s, sizeof *s);
         return NULL;
     }
     s->refcount = 1;
@@ -74,10 +76,12 @@ static void storage_release(nbi_storage *s)
     if (s->external) {
         if (s->deleter)
             s->deleter(s->data, s->deleter_user);
+    } else if (s->data == s->inline_data) {
+        nbi_count_inline_storage(-NBI_INLINE_BYTES);
     } else {
         nbi_storage_free(s->data, s->nbytes);
     }
-    nbi_free(s);
+    nbi_object_free(s, sizeof *s);
 }
 
 /* ---------------------------------------------------------------- construction */
@@ -118,7 +122,7 @@ static int64_t check_shape(const char *fn, nb_dtype dtype, int rank, const int64
 
 static nb_tensor *tensor_struct(nb_dtype dtype, int rank, const int64_t *shape)
 {
-    nb_tensor *t = nbi_calloc(1, sizeof *t);
+    nb_tensor *t = nbi_object_alloc(sizeof *t);
     if (!t)
         return NULL;
     t->refcount = 1;
@@ -138,7 +142,7 @@ nb_tensor *nbi_tensor_alloc(nb_dtype dtype, int rank, const int64_t *shape)
     nbi_contiguous_strides(rank, shape, t->strides);
     t->storage = storage_new((size_t)t->numel * nb_dtype_size(dtype));
     if (!t->storage) {
-        nbi_free(t);
+        nbi_object_free(t, sizeof *t);
         return NULL;
     }
     return t;
@@ -249,9 +253,9 @@ NB_API nb_tensor *nb_tensor_wrap(void *data, nb_dtype dtype, int rank, const int
         return NULL;
     }
     nb_tensor *t = tensor_struct(dtype, rank, shape);
-    nbi_storage *s = t ? nbi_calloc(1, sizeof *s) : NULL;
+    nbi_storage *s = t ? nbi_object_alloc(sizeof *s) : NULL;
     if (!s) {
-        nbi_free(t);
+        nbi_object_free(t, sizeof *t);
         return NULL;
     }
     s->refcount = 1;
@@ -265,8 +269,8 @@ NB_API nb_tensor *nb_tensor_wrap(void *data, nb_dtype dtype, int rank, const int
             if (strides[i] < 0) {
                 nbi_error(NB_ERR_ARG, "nb_tensor_wrap: stride %lld at axis %d is negative",
                           (long long)strides[i], i);
-                nbi_free(s);
-                nbi_free(t);
+                nbi_object_free(s, sizeof *s);
+                nbi_object_free(t, sizeof *t);
                 return NULL;
             }
             t->strides[i] = strides[i];
@@ -350,7 +354,7 @@ NB_API void nb_release(nb_tensor *t)
         nbi_free(h);
     }
     nbi_node *node = t->grad_fn;
-    nbi_free(t);
+    nbi_object_free(t, sizeof *t);
     if (node)
         nbi_node_release(node);
 }

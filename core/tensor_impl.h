@@ -9,13 +9,18 @@
 #include "nabla/autograd.h"
 #include "nabla/tensor.h"
 
+/* Tensors of at most this many bytes keep their data inside the storage struct: scalars,
+ * losses and small biases then cost no trip to the allocator. */
+#define NBI_INLINE_BYTES 64
+
 typedef struct nbi_storage {
-    int refcount;
-    void *data;
+    _Alignas(64) unsigned char inline_data[NBI_INLINE_BYTES];
+    void *data;                       /* inline_data, an allocator block, or the caller's memory */
     size_t nbytes;
     uint64_t version;                 /* bumped by every in-place write */
     void (*deleter)(void *data, void *user);   /* for wrapped memory; NULL: nothing to free */
     void *deleter_user;
+    int refcount;
     bool external;                    /* data is the caller's, not the allocator's */
 } nbi_storage;
 

@@ -89,6 +89,20 @@ static nb_status check_def(const char *fn, const nb_op_def *op)
     return NB_OK;
 }
 
+/* nb_apply checks a definition the first time this thread runs it (ops need not be
+ * registered to run); a small direct-mapped table remembers the ones that passed. */
+static nb_status check_def_once(const nb_op_def *op)
+{
+    static _Thread_local const nb_op_def *passed[64];
+    const nb_op_def **slot = &passed[((uintptr_t)op >> 4) % 64];
+    if (*slot == op)
+        return NB_OK;
+    nb_status st = check_def("nb_apply", op);
+    if (!st)
+        *slot = op;
+    return st;
+}
+
 NB_API nb_status nb_op_register(const nb_op_def *op)
 {
     if (!op)
@@ -306,7 +320,7 @@ NB_API nb_status nb_apply_multi(const nb_op_def *op, nb_tensor *const *inputs, c
 {
     if (!op)
         return nbi_error_keep(NB_ERR_NULL, "nb_apply: op is NULL");
-    nb_status st = check_def("nb_apply", op);   /* ops need not be registered to run */
+    nb_status st = check_def_once(op);
     if (st)
         return st;
     if (!outputs)
@@ -323,7 +337,8 @@ NB_API nb_status nb_apply_multi(const nb_op_def *op, nb_tensor *const *inputs, c
         return nbi_error(NB_ERR_NULL, "nb_%s: attributes are NULL", op->name);
 
     uint64_t errors_before = nbi_error_count();
-    nb_meta meta[NB_MAX_OUTPUTS] = { 0 };
+    nb_meta meta[NB_MAX_OUTPUTS];
+    memset(meta, 0, (size_t)n_out * sizeof *meta);
     st = op->shape(op, inputs, attrs, meta);
     for (int i = 0; i < n_out && !st; i++)
         st = check_meta(op, &meta[i], i);

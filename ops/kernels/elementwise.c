@@ -19,13 +19,23 @@ typedef struct ew_ctx {
 } ew_ctx;
 
 /* z = f(x, y) over z's shape, x and y broadcast to it. */
+/* Contiguous and of z's shape: the operand can be read as one flat row. */
+static bool flat_like(const nb_tensor *x, const nb_tensor *z)
+{
+    return nbi_same_shape_t(x, z) && nbi_is_contiguous(x->rank, x->shape, x->strides);
+}
+
 static void run_binary(nb_tensor *const *x, nb_tensor *z, nbi_row_fn row)
 {
-    int64_t sx[NB_MAX_RANK], sy[NB_MAX_RANK];
-    nbi_broadcast_strides(x[0]->rank, x[0]->shape, x[0]->strides, z->rank, z->shape, sx);
-    nbi_broadcast_strides(x[1]->rank, x[1]->shape, x[1]->strides, z->rank, z->shape, sy);
     nbi_iter it;
-    nbi_iter_init(&it, z->rank, z->shape, 3, (const int64_t *const[]){ z->strides, sx, sy });
+    if (flat_like(x[0], z) && flat_like(x[1], z)) {
+        nbi_iter_flat(&it, z->numel, 3);
+    } else {
+        int64_t sx[NB_MAX_RANK], sy[NB_MAX_RANK];
+        nbi_broadcast_strides(x[0]->rank, x[0]->shape, x[0]->strides, z->rank, z->shape, sx);
+        nbi_broadcast_strides(x[1]->rank, x[1]->shape, x[1]->strides, z->rank, z->shape, sy);
+        nbi_iter_init(&it, z->rank, z->shape, 3, (const int64_t *const[]){ z->strides, sx, sy });
+    }
     ew_ctx c = { .x = nbi_data(x[0]), .y = nbi_data(x[1]), .z = nbi_data(z) };
     nbi_iter_run(&it, row, &c);
 }
@@ -33,7 +43,10 @@ static void run_binary(nb_tensor *const *x, nb_tensor *z, nbi_row_fn row)
 static void run_unary(const nb_tensor *x, nb_tensor *z, nbi_row_fn row, ew_ctx c)
 {
     nbi_iter it;
-    nbi_iter_init(&it, z->rank, z->shape, 2, (const int64_t *const[]){ z->strides, x->strides });
+    if (flat_like(x, z))
+        nbi_iter_flat(&it, z->numel, 2);
+    else
+        nbi_iter_init(&it, z->rank, z->shape, 2, (const int64_t *const[]){ z->strides, x->strides });
     c.x = nbi_data(x);
     c.z = nbi_data(z);
     nbi_iter_run(&it, row, &c);

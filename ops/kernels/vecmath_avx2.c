@@ -12,12 +12,12 @@
 #define STOREF32 _mm256_storeu_ps
 #define EXPF32 Sleef_expf8_u10avx2
 #define LOGF32 Sleef_logf8_u10avx2
-#define TANHF32 Sleef_tanhf8_u10avx2
+#define TANHF32 Sleef_tanhf8_u35avx2
 #define VF64 __m256d
 #define WF64 4
 #define LOADF64 _mm256_loadu_pd
 #define STOREF64 _mm256_storeu_pd
 #define EXPF64 Sleef_expd4_u10avx2
 #define LOGF64 Sleef_logd4_u10avx2
-#define TANHF64 Sleef_tanhd4_u10avx2
+#define TANHF64 Sleef_tanhd4_u35avx2
 #include "ops/kernels/vecmath_template.h"

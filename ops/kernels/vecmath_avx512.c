@@ -12,12 +12,12 @@
 #define STOREF32 _mm512_storeu_ps
 #define EXPF32 Sleef_expf16_u10avx512f
 #define LOGF32 Sleef_logf16_u10avx512f
-#define TANHF32 Sleef_tanhf16_u10avx512f
+#define TANHF32 Sleef_tanhf16_u35avx512f
 #define VF64 __m512d
 #define WF64 8
 #define LOADF64 _mm512_loadu_pd
 #define STOREF64 _mm512_storeu_pd
 #define EXPF64 Sleef_expd8_u10avx512f
 #define LOGF64 Sleef_logd8_u10avx512f
-#define TANHF64 Sleef_tanhd8_u10avx512f
+#define TANHF64 Sleef_tanhd8_u35avx512f
 #include "ops/kernels/vecmath_template.h"

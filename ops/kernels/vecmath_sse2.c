@@ -12,12 +12,12 @@
 #define STOREF32 _mm_storeu_ps
 #define EXPF32 Sleef_expf4_u10sse2
 #define LOGF32 Sleef_logf4_u10sse2
-#define TANHF32 Sleef_tanhf4_u10sse2
+#define TANHF32 Sleef_tanhf4_u35sse2
 #define VF64 __m128d
 #define WF64 2
 #define LOADF64 _mm_loadu_pd
 #define STOREF64 _mm_storeu_pd
 #define EXPF64 Sleef_expd2_u10sse2
 #define LOGF64 Sleef_logd2_u10sse2
-#define TANHF64 Sleef_tanhd2_u10sse2
+#define TANHF64 Sleef_tanhd2_u35sse2
 #include "ops/kernels/vecmath_template.h"

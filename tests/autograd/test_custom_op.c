@@ -5,107 +5,12 @@
  *   split_sign: two outputs, max(x, 0) and min(x, 0).
  * They are registered, found, gradient-checked first and second order, and used through
  * nb_apply / nb_apply_multi. Registrations live only in this test process. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <nabla.h>
-
+#include "../common/check.h"
 #include "../common/samples.h"
-
-/* ---------------------------------------------------------------- fixture and helpers */
-
-static int64_t live_at_start;
-
-static int setup(void **state)
-{
-    (void)state;
-    nb_error_clear();
-    live_at_start = nb_memory_stats().live_bytes;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    int64_t live = nb_memory_stats().live_bytes;
-    if (live != live_at_start) {
-        print_error("storage leaked: %lld bytes live after the test, %lld before\n", (long long)live,
-                    (long long)live_at_start);
-        return -1;
-    }
-    return 0;
-}
-
-#define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-
-#define NOT_NULL(t)                                                            \
-    do {                                                                       \
-        if (!(t))                                                              \
-            fail_msg("%s is NULL: %s", #t, nb_error());                        \
-    } while (0)
-
-#define ASSERT_OK(call)                                                        \
-    do {                                                                       \
-        nb_status st_ = (call);                                                \
-        if (st_ != NB_OK)                                                      \
-            fail_msg("%s returned %d: %s", #call, (int)st_, nb_error());       \
-    } while (0)
-
-#define ASSERT_CONTAINS(haystack, needle)                                      \
-    do {                                                                       \
-        const char *h_ = (haystack);                                           \
-        if (!h_ || !strstr(h_, (needle)))                                      \
-            fail_msg("expected \"%s\" in \"%s\"", (needle), h_ ? h_ : "(null)"); \
-    } while (0)
-
-/* Offset (in elements) of element j, counted in C order, through t's strides. */
-static int64_t offset_of(const nb_tensor *t, int64_t j)
-{
-    int rank = nb_tensor_rank(t);
-    const int64_t *shape = nb_tensor_shape(t), *strides = nb_tensor_strides(t);
-    int64_t off = 0;
-    for (int d = rank - 1; d >= 0; d--) {
-        off += (j % shape[d]) * strides[d];
-        j /= shape[d];
-    }
-    return off;
-}
-
-static double value_at(const nb_tensor *t, int64_t j)
-{
-    if (!t)
-        fail_msg("tensor is NULL: %s", nb_error());
-    if (nb_tensor_dtype(t) == NB_F32)
-        return ((const float *)nb_tensor_data(t))[offset_of(t, j)];
-    return ((const double *)nb_tensor_data(t))[offset_of(t, j)];
-}
-
-static void assert_close(const nb_tensor *t, const double *expected, int64_t n, double tol)
-{
-    if (!t)
-        fail_msg("tensor is NULL: %s", nb_error());
-    assert_int_equal(nb_tensor_numel(t), n);
-    for (int64_t j = 0; j < n; j++) {
-        double v = value_at(t, j);
-        if (!(fabs(v - expected[j]) <= tol * (1 + fabs(expected[j]))))
-            fail_msg("element %lld is %.17g, expected %.17g", (long long)j, v, expected[j]);
-    }
-}
-
-static nb_tensor *leaf(const double *data, int rank, const int64_t *shape)
-{
-    nb_tensor *t = nb_tensor_from_data(data, NB_F64, rank, shape);
-    NOT_NULL(t);
-    ASSERT_OK(nb_requires_grad(t, true));
-    return t;
-}
 
 /* ---------------------------------------------------------------- the user's op: cube */
 
@@ -136,7 +41,7 @@ static int cube_calls_on_strided_input;
         if (!nb_tensor_is_contiguous(x[0]))                                             \
             cube_calls_on_strided_input++;                                              \
         for (int64_t j = 0, n = nb_tensor_numel(z[0]); j < n; j++) {                    \
-            T v = in[offset_of(x[0], j)];                                               \
+            T v = in[nbt_offset_of(x[0], j)];                                           \
             out[j] = v * v * v;                                                         \
         }                                                                               \
         return NB_OK;                                                                   \
@@ -179,7 +84,7 @@ static const nb_op_def op_cube = {
         const T *in = nb_tensor_data(x[0]);                                             \
         T *pos = nb_tensor_data(z[0]), *neg = nb_tensor_data(z[1]);                     \
         for (int64_t j = 0, n = nb_tensor_numel(z[0]); j < n; j++) {                    \
-            T v = in[offset_of(x[0], j)];                                               \
+            T v = in[nbt_offset_of(x[0], j)];                                           \
             pos[j] = v > 0 ? v : 0;                                                     \
             neg[j] = v > 0 ? 0 : v;                                                     \
         }                                                                               \
@@ -320,21 +225,21 @@ static void cube_forward_matches_closed_form_on_strided_f32_and_f64_inputs(void 
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 2; j++)
             expected_t[i * 2 + j] = pow(v[j * 3 + i], 3);
-    assert_int_equal(nb_tensor_shape(zt)[0], 3);
+    nbt_assert_shape(zt, 2, (const int64_t[]){ 3, 2 });
     assert_true(nb_tensor_is_contiguous(zt));
-    assert_close(zt, expected_t, 6, 0);
+    nbt_assert_close(zt, expected_t, 6, 0);
     /* f32, every other column */
     nb_tensor *z32 = cube(nb_slice(x32, 1, 0, 3, 2));
     NOT_NULL(z32);
     assert_int_equal(nb_tensor_dtype(z32), NB_F32);
-    assert_close(z32, (const double[]){ 0.125, 8, -0.015625, 1 }, 4, 0);
+    nbt_assert_close(z32, (const double[]){ 0.125, 8, -0.015625, 1 }, 4, 0);
     assert_int_equal(cube_calls_on_strided_input, 2);   /* the views reached the kernel uncopied */
     /* contiguous f64 */
     nb_tensor *z = cube(x64);
     double expected[6];
     for (int i = 0; i < 6; i++)
         expected[i] = v[i] * v[i] * v[i];
-    assert_close(z, expected, 6, 0);
+    nbt_assert_close(z, expected, 6, 0);
     nb_scope_end(s);
 }
 
@@ -358,7 +263,7 @@ static void cube_gradient_is_three_x_squared(void **state)
     (void)state;
     nb_scope *s = nb_scope_begin();
     const double v[4] = { 0.5, -1.5, 2, -0.25 };
-    nb_tensor *x = leaf(v, NB_SHAPE(4));
+    nb_tensor *x = nbt_leaf(v, NB_SHAPE(4));
     nb_tensor *z = cube(x);
     assert_true(nb_tensor_requires_grad(z));
     assert_false(nb_tensor_is_leaf(z));
@@ -366,7 +271,7 @@ static void cube_gradient_is_three_x_squared(void **state)
     double expected[4];
     for (int i = 0; i < 4; i++)
         expected[i] = 3 * v[i] * v[i];
-    assert_close(nb_tensor_grad(x), expected, 4, 1e-15);
+    nbt_assert_close(nb_tensor_grad(x), expected, 4, 1e-15);
     nb_scope_end(s);
 }
 
@@ -375,7 +280,7 @@ static void cube_second_and_third_derivatives_come_from_its_backward(void **stat
     (void)state;
     nb_scope *s = nb_scope_begin();
     const double v[3] = { 0.5, -1.5, 2 };
-    nb_tensor *x = leaf(v, NB_SHAPE(3));
+    nb_tensor *x = nbt_leaf(v, NB_SHAPE(3));
     nb_tensor *f = nb_sum_all(cube(x)), *g1, *g2, *g3;
     nb_backward_opts create = { .create_graph = true };
     ASSERT_OK(nb_grad(&f, NULL, 1, &x, 1, &g1, &create));
@@ -383,8 +288,8 @@ static void cube_second_and_third_derivatives_come_from_its_backward(void **stat
     ASSERT_OK(nb_grad(&f2, NULL, 1, &x, 1, &g2, &create));
     nb_tensor *f3 = nb_sum_all(g2);
     ASSERT_OK(nb_grad(&f3, NULL, 1, &x, 1, &g3, NULL));
-    assert_close(g2, (const double[]){ 6 * v[0], 6 * v[1], 6 * v[2] }, 3, 1e-15);
-    assert_close(g3, (const double[]){ 6, 6, 6 }, 3, 1e-15);
+    nbt_assert_close(g2, (const double[]){ 6 * v[0], 6 * v[1], 6 * v[2] }, 3, 1e-15);
+    nbt_assert_close(g3, (const double[]){ 6, 6, 6 }, 3, 1e-15);
     nb_scope_end(s);
 }
 
@@ -406,9 +311,9 @@ static void cube_passes_gradcheck_first_and_second_order(void **state)
     nb_scope *s = nb_scope_begin();
     nb_gradcheck_opts o = nb_gradcheck_opts_default();
     o.second_order = true;
-    nb_tensor *x = leaf((const double[]){ 0.5, -1.5, 2, -0.25, 0.9, 1.1 }, NB_SHAPE(2, 3));
+    nb_tensor *x = nbt_leaf((const double[]){ 0.5, -1.5, 2, -0.25, 0.9, 1.1 }, NB_SHAPE(2, 3));
     ASSERT_OK(nb_gradcheck(apply_cube, NULL, &x, 1, &o));
-    nb_tensor *w = leaf((const double[]){ 1, -2, 0.5, 0.25, 3, -1 }, NB_SHAPE(3, 2));
+    nb_tensor *w = nbt_leaf((const double[]){ 1, -2, 0.5, 0.25, 3, -1 }, NB_SHAPE(3, 2));
     ASSERT_OK(nb_gradcheck(apply_cube_transposed, NULL, (nb_tensor *const[]){ x, w }, 2, &o));
     nb_scope_end(s);
 }
@@ -466,8 +371,8 @@ static void two_output_op_gives_both_outputs(void **state)
     nb_tensor *x = nb_tensor_from_data(v, NB_F64, NB_SHAPE(5));
     nb_tensor *out[2];
     ASSERT_OK(nb_apply_multi(nb_op_find("split_sign"), &x, NULL, out));
-    assert_close(out[0], (const double[]){ 1.5, 0, 0.25, 0, 3 }, 5, 0);
-    assert_close(out[1], (const double[]){ 0, -2, 0, -0.5, 0 }, 5, 0);
+    nbt_assert_close(out[0], (const double[]){ 1.5, 0, 0.25, 0, 3 }, 5, 0);
+    nbt_assert_close(out[1], (const double[]){ 0, -2, 0, -0.5, 0 }, 5, 0);
     assert_ptr_not_equal(nb_tensor_data(out[0]), nb_tensor_data(out[1]));
     /* nb_apply returns one output, so it refuses the op */
     assert_null(nb_apply(&op_split_sign, &x, NULL));
@@ -481,7 +386,7 @@ static void both_outputs_of_a_two_output_op_carry_gradients(void **state)
     (void)state;
     nb_scope *s = nb_scope_begin();
     const double v[4] = { 1.5, -2, 0.25, -0.5 }, w1[4] = { 1, 2, 3, 4 }, w2[4] = { -1, -2, -3, -4 };
-    nb_tensor *x = leaf(v, NB_SHAPE(2, 2));
+    nb_tensor *x = nbt_leaf(v, NB_SHAPE(2, 2));
     nb_tensor *out[2];
     ASSERT_OK(nb_apply_multi(&op_split_sign, &x, NULL, out));
     assert_true(nb_tensor_requires_grad(out[0]));
@@ -493,7 +398,7 @@ static void both_outputs_of_a_two_output_op_carry_gradients(void **state)
     double expected[4];
     for (int i = 0; i < 4; i++)
         expected[i] = v[i] > 0 ? w1[i] : w2[i];
-    assert_close(nb_tensor_grad(x), expected, 4, 0);
+    nbt_assert_close(nb_tensor_grad(x), expected, 4, 0);
     nb_scope_end(s);
 }
 
@@ -502,12 +407,12 @@ static void gradient_flows_from_the_one_used_output(void **state)
     (void)state;
     nb_scope *s = nb_scope_begin();
     const double v[4] = { 1.5, -2, 0.25, -0.5 };
-    nb_tensor *x = leaf(v, NB_SHAPE(4));
+    nb_tensor *x = nbt_leaf(v, NB_SHAPE(4));
     nb_tensor *out[2];
     ASSERT_OK(nb_apply_multi(&op_split_sign, &x, NULL, out));
     /* only the negative part reaches the loss: the rule gets zeros for output 0 */
     ASSERT_OK(nb_backward(nb_sum_all(nb_mul_scalar(out[1], 3)), NULL));
-    assert_close(nb_tensor_grad(x), (const double[]){ 0, 3, 0, 3 }, 4, 0);
+    nbt_assert_close(nb_tensor_grad(x), (const double[]){ 0, 3, 0, 3 }, 4, 0);
     nb_scope_end(s);
 }
 
@@ -526,7 +431,7 @@ static void two_output_op_passes_gradcheck_first_and_second_order(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 0.5, -1.5, 2, -0.25, 0.9, -1.1 }, NB_SHAPE(3, 2));
+    nb_tensor *x = nbt_leaf((const double[]){ 0.5, -1.5, 2, -0.25, 0.9, -1.1 }, NB_SHAPE(3, 2));
     nb_gradcheck_opts o = nb_gradcheck_opts_default();
     o.second_order = true;
     ASSERT_OK(nb_gradcheck(split_combined, NULL, &x, 1, &o));
@@ -539,16 +444,11 @@ static void custom_ops_appear_by_name_in_graph_pictures(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 1, -1 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, -1 }, NB_SHAPE(2));
     nb_tensor *out[2];
     ASSERT_OK(nb_apply_multi(&op_split_sign, &x, NULL, out));
     nb_tensor *y = nb_sum_all(nb_add(cube(out[0]), out[1]));
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    assert_non_null(f);
-    ASSERT_OK(nb_graph_dot(y, f));
-    fclose(f);
+    char *text = nbt_graph_dot_text(y);
     ASSERT_CONTAINS(text, "\"cube");
     ASSERT_CONTAINS(text, "\"split_sign");
     free(text);

@@ -3,13 +3,8 @@
  * deep graphs on a small stack, DOT export and nb_gradcheck catching wrong rules.
  *
  * Every expected gradient is a closed form evaluated here with libm, never a value read
- * back from nabla. A setup/teardown pair clears the error and anomaly mode and requires the
- * live storage bytes to come back to where they started. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+ * back from nabla. The shared fixture (tests/common/check.h) clears the error and anomaly
+ * mode and requires the live storage bytes to come back to where they started. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,66 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <nabla.h>
+#include "../common/check.h"
 
-/* ---------------------------------------------------------------- fixture and helpers */
-
-static int64_t live_at_start;
-
-static int setup(void **state)
-{
-    (void)state;
-    nb_error_clear();
-    nb_set_anomaly_mode(false);
-    live_at_start = nb_memory_stats().live_bytes;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    nb_set_anomaly_mode(false);
-    for (int i = 0; i < 64 && !nb_grad_enabled(); i++)   /* a failed test may leave no-grad open */
-        nb_no_grad_end();
-    int64_t live = nb_memory_stats().live_bytes;
-    if (live != live_at_start) {
-        print_error("storage leaked: %lld bytes live after the test, %lld before\n", (long long)live,
-                    (long long)live_at_start);
-        return -1;
-    }
-    return 0;
-}
-
-#define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-
-#define NOT_NULL(t)                                                            \
-    do {                                                                       \
-        if (!(t))                                                              \
-            fail_msg("%s is NULL: %s", #t, nb_error());                        \
-    } while (0)
-
-#define ASSERT_OK(call)                                                        \
-    do {                                                                       \
-        nb_status st_ = (call);                                                \
-        if (st_ != NB_OK)                                                      \
-            fail_msg("%s returned %d: %s", #call, (int)st_, nb_error());       \
-    } while (0)
-
-#define ASSERT_CONTAINS(haystack, needle)                                      \
-    do {                                                                       \
-        const char *h_ = (haystack);                                           \
-        if (!h_ || !strstr(h_, (needle)))                                      \
-            fail_msg("expected \"%s\" in \"%s\"", (needle), h_ ? h_ : "(null)"); \
-    } while (0)
-
-/* An f64 leaf that requires grad. */
-static nb_tensor *leaf(const double *data, int rank, const int64_t *shape)
-{
-    nb_tensor *t = nb_tensor_from_data(data, NB_F64, rank, shape);
-    NOT_NULL(t);
-    ASSERT_OK(nb_requires_grad(t, true));
-    return t;
-}
+/* ---------------------------------------------------------------- helpers */
 
 static nb_tensor *leaf_scalar(double v)
 {
@@ -86,32 +24,27 @@ static nb_tensor *leaf_scalar(double v)
     return t;
 }
 
-/* Element j (C order) of an f64 tensor, read through its strides. */
+/* Element j (C order) of an f64 tensor: every tensor this file reads back is f64. */
 static double at(const nb_tensor *t, int64_t j)
 {
-    if (!t)
-        fail_msg("tensor is NULL: %s", nb_error());
-    int rank = nb_tensor_rank(t);
-    const int64_t *shape = nb_tensor_shape(t), *strides = nb_tensor_strides(t);
-    int64_t off = 0;
-    for (int d = rank - 1; d >= 0; d--) {
-        off += (j % shape[d]) * strides[d];
-        j /= shape[d];
-    }
+    double v = nbt_value_at(t, j);
     assert_int_equal(nb_tensor_dtype(t), NB_F64);
-    return ((const double *)nb_tensor_data(t))[off];
+    return v;
 }
 
+/* nbt_assert_close, for an f64 tensor only. */
 static void assert_close(const nb_tensor *t, const double *expected, int64_t n, double tol)
 {
-    if (!t)
-        fail_msg("tensor is NULL: %s", nb_error());
-    assert_int_equal(nb_tensor_numel(t), n);
-    for (int64_t j = 0; j < n; j++) {
-        double v = at(t, j);
-        if (!(fabs(v - expected[j]) <= tol * (1 + fabs(expected[j]))))
-            fail_msg("element %lld is %.17g, expected %.17g", (long long)j, v, expected[j]);
-    }
+    nbt_assert_close(t, expected, n, tol);
+    assert_int_equal(nb_tensor_dtype(t), NB_F64);
+}
+
+/* nb_error() names this file and line as the call site of the op that failed. */
+static void assert_error_names_line(int line)
+{
+    char where[64];
+    snprintf(where, sizeof where, "test_engine.c:%d", line);
+    ASSERT_CONTAINS(nb_error(), where);
 }
 
 /* ---------------------------------------------------------------- accumulation */
@@ -120,7 +53,7 @@ static void gradient_accumulates_across_two_backward_calls(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 1, -2, 3 }, NB_SHAPE(3));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, -2, 3 }, NB_SHAPE(3));
     ASSERT_OK(nb_backward(nb_sum_all(nb_mul(x, x)), NULL));
     assert_close(nb_tensor_grad(x), (const double[]){ 2, -4, 6 }, 3, 0);
     ASSERT_OK(nb_backward(nb_sum_all(nb_mul_scalar(x, 5)), NULL));
@@ -132,7 +65,7 @@ static void zero_grad_forgets_the_accumulated_gradient(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 1, -2, 3 }, NB_SHAPE(3));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, -2, 3 }, NB_SHAPE(3));
     ASSERT_OK(nb_backward(nb_sum_all(nb_mul(x, x)), NULL));
     nb_zero_grad(x);
     assert_null(nb_tensor_grad(x));
@@ -146,7 +79,7 @@ static void gradients_meeting_at_a_tensor_are_summed(void **state)
     (void)state;
     nb_scope *s = nb_scope_begin();
     const double v[3] = { 0.5, -1, 2 };
-    nb_tensor *x = leaf(v, NB_SHAPE(3));
+    nb_tensor *x = nbt_leaf(v, NB_SHAPE(3));
     nb_tensor *h = nb_mul_scalar(x, 3);   /* a non-leaf used by three ops */
     nb_tensor *y = nb_sum_all(nb_add(nb_mul(h, h), nb_add(nb_exp(h), h)));
     ASSERT_OK(nb_backward(y, NULL));
@@ -161,7 +94,7 @@ static void backward_with_an_explicit_gradient_weights_each_output(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 1, 2, 3 }, NB_SHAPE(3));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, 2, 3 }, NB_SHAPE(3));
     nb_tensor *y = nb_mul(x, x);
     nb_tensor *g = nb_tensor_from_data((const double[]){ 1, 0.5, -1 }, NB_F64, NB_SHAPE(3));
     ASSERT_OK(nb_backward_ex(y, g, &(nb_backward_opts){ .retain_graph = true }));
@@ -191,7 +124,7 @@ static void retain_graph_lets_backward_run_twice(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 0.5, 2 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 0.5, 2 }, NB_SHAPE(2));
     nb_tensor *y = nb_sum_all(nb_mul(nb_tanh(x), x));
     ASSERT_OK(nb_backward_ex(y, NULL, &(nb_backward_opts){ .retain_graph = true }));
     ASSERT_OK(nb_backward(y, NULL));
@@ -209,7 +142,7 @@ static void second_backward_without_retain_fails_cleanly(void **state)
     (void)state;
     int64_t start = nb_memory_stats().live_bytes;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
     int line = __LINE__ + 1;
     nb_tensor *y = nb_sum_all(nb_mul(x, x));
     ASSERT_OK(nb_backward(y, NULL));
@@ -217,9 +150,7 @@ static void second_backward_without_retain_fails_cleanly(void **state)
     ASSERT_CONTAINS(nb_error(), "freed");
     ASSERT_CONTAINS(nb_error(), "mul");
     ASSERT_CONTAINS(nb_error(), "retain_graph");
-    char where[64];
-    snprintf(where, sizeof where, "test_engine.c:%d", line);
-    ASSERT_CONTAINS(nb_error(), where);
+    assert_error_names_line(line);
     assert_close(nb_tensor_grad(x), (const double[]){ 2, 4 }, 2, 0);   /* untouched by the failed run */
     nb_scope_end(s);
     assert_int_equal(nb_memory_stats().live_bytes, start);
@@ -229,7 +160,7 @@ static void freeing_temporaries_does_not_break_a_later_backward(void **state)
 {
     (void)state;
     nb_scope *outer = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 0.25, -0.5 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 0.25, -0.5 }, NB_SHAPE(2));
     nb_scope *inner = nb_scope_begin();
     nb_tensor *y = nb_sum_all(nb_mul(nb_exp(x), nb_mul_scalar(x, 2)));
     nb_scope_keep(inner, y);
@@ -250,17 +181,15 @@ static void grad_returns_gradients_without_touching_dot_grad(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 1, 2, 3 }, NB_SHAPE(3));
-    nb_tensor *y = leaf((const double[]){ -1, 0.5, 4 }, NB_SHAPE(3));
-    nb_tensor *unused = leaf((const double[]){ 7, 8 }, NB_SHAPE(2, 1));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, 2, 3 }, NB_SHAPE(3));
+    nb_tensor *y = nbt_leaf((const double[]){ -1, 0.5, 4 }, NB_SHAPE(3));
+    nb_tensor *unused = nbt_leaf((const double[]){ 7, 8 }, NB_SHAPE(2, 1));
     nb_tensor *f = nb_sum_all(nb_mul(x, y));
     nb_tensor *grads[3];
     ASSERT_OK(nb_grad(&f, NULL, 1, (nb_tensor *const[]){ x, y, unused }, 3, grads, NULL));
     assert_close(grads[0], (const double[]){ -1, 0.5, 4 }, 3, 0);
     assert_close(grads[1], (const double[]){ 1, 2, 3 }, 3, 0);
-    NOT_NULL(grads[2]);
-    assert_int_equal(nb_tensor_rank(grads[2]), 2);
-    assert_int_equal(nb_tensor_shape(grads[2])[0], 2);
+    nbt_assert_shape(grads[2], 2, (const int64_t[]){ 2, 1 });
     assert_close(grads[2], (const double[]){ 0, 0 }, 2, 0);
     assert_null(nb_tensor_grad(x));
     assert_null(nb_tensor_grad(y));
@@ -272,7 +201,7 @@ static void grad_of_several_outputs_sums_their_weighted_contributions(void **sta
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 1, -2 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, -2 }, NB_SHAPE(2));
     nb_tensor *outs[2] = { nb_mul(x, x), nb_mul_scalar(x, 3) };
     nb_tensor *weights[2] = { nb_tensor_from_data((const double[]){ 1, 2 }, NB_F64, NB_SHAPE(2)),
                               nb_tensor_from_data((const double[]){ -1, 10 }, NB_F64, NB_SHAPE(2)) };
@@ -300,7 +229,7 @@ static void second_derivative_of_tanh_matches_closed_form(void **state)
     (void)state;
     nb_scope *s = nb_scope_begin();
     const double v[4] = { 0.3, -0.7, 1.2, 0 };
-    nb_tensor *x = leaf(v, NB_SHAPE(2, 2));
+    nb_tensor *x = nbt_leaf(v, NB_SHAPE(2, 2));
     nb_tensor *g = grad1(nb_sum_all(nb_tanh(x)), x, true);
     assert_true(nb_tensor_requires_grad(g));
     nb_tensor *g2 = grad1(nb_sum_all(g), x, true);
@@ -349,7 +278,7 @@ static void every_derivative_of_exp_is_exp(void **state)
     double e[3];
     for (int i = 0; i < 3; i++)
         e[i] = exp(v[i]);
-    nb_tensor *x = leaf(v, NB_SHAPE(3));
+    nb_tensor *x = nbt_leaf(v, NB_SHAPE(3));
     nb_tensor *g = nb_exp(x);
     for (int order = 1; order <= 3; order++) {
         g = grad1(nb_sum_all(g), x, order < 3);
@@ -367,8 +296,8 @@ static void hessian_vector_products_of_a_matmul_expression_match_closed_form(voi
     const double av[9] = { 1, 2, -1, 0.5, -3, 4, 2, 1, 0.25 };
     const double vv[3] = { 1, -0.5, 0.25 };
     const double wv[9] = { 0.1, -0.2, 0.3, 0.4, 0.5, -0.6, 0.7, 0.8, 0.9 };
-    nb_tensor *x = leaf(xv, NB_SHAPE(1, 3));
-    nb_tensor *a = leaf(av, NB_SHAPE(3, 3));
+    nb_tensor *x = nbt_leaf(xv, NB_SHAPE(1, 3));
+    nb_tensor *a = nbt_leaf(av, NB_SHAPE(3, 3));
     nb_tensor *f = nb_sum_all(nb_matmul(nb_matmul(x, a), nb_transpose(x, 0, 1)));
     nb_tensor *g[2];
     nb_backward_opts create = { .create_graph = true };
@@ -404,7 +333,7 @@ static void create_graph_backward_leaves_a_differentiable_grad(void **state)
     (void)state;
     nb_scope *s = nb_scope_begin();
     const double v[2] = { 1.5, -2 };
-    nb_tensor *x = leaf(v, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf(v, NB_SHAPE(2));
     ASSERT_OK(nb_backward_ex(nb_sum_all(nb_mul(nb_mul(x, x), x)), NULL, &(nb_backward_opts){ .create_graph = true }));
     nb_tensor *g = nb_tensor_grad(x);
     assert_close(g, (const double[]){ 3 * v[0] * v[0], 3 * v[1] * v[1] }, 2, 1e-15);
@@ -462,7 +391,7 @@ static void leaf_hook_can_double_the_gradient(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
     ASSERT_OK(nb_tensor_add_hook(x, double_it, NULL));
     ASSERT_OK(nb_backward(nb_sum_all(nb_mul_scalar(x, 3)), NULL));
     assert_close(nb_tensor_grad(x), (const double[]){ 6, 6 }, 2, 0);
@@ -474,7 +403,7 @@ static void hooks_run_in_the_order_they_were_added(void **state)
     (void)state;
     nb_scope *s = nb_scope_begin();
     hook_log l = { "", 0, 0 };
-    nb_tensor *x = leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
     ASSERT_OK(nb_tensor_add_hook(x, log_a, &l));
     ASSERT_OK(nb_tensor_add_hook(x, log_b, &l));
     ASSERT_OK(nb_backward(nb_sum_all(x), NULL));
@@ -482,7 +411,7 @@ static void hooks_run_in_the_order_they_were_added(void **state)
     assert_close(nb_tensor_grad(x), (const double[]){ 4, 4 }, 2, 0);   /* (1 + 1) * 2, not 1 * 2 + 1 */
     /* the same on a non-leaf: h = 5x, hooks on h, so dx = 5 * ((1 + 1) * 2) */
     hook_log l2 = { "", 0, 0 };
-    nb_tensor *y = leaf((const double[]){ 1 }, NB_SHAPE(1));
+    nb_tensor *y = nbt_leaf((const double[]){ 1 }, NB_SHAPE(1));
     nb_tensor *h = nb_mul_scalar(y, 5);
     ASSERT_OK(nb_tensor_add_hook(h, log_a, &l2));
     ASSERT_OK(nb_tensor_add_hook(h, log_b, &l2));
@@ -497,7 +426,7 @@ static void non_leaf_hook_sees_the_summed_gradient_once(void **state)
     (void)state;
     nb_scope *s = nb_scope_begin();
     hook_log l = { "", 0, 0 };
-    nb_tensor *x = leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
     nb_tensor *h = nb_mul_scalar(x, 2);
     ASSERT_OK(nb_tensor_add_hook(h, watch, &l));
     ASSERT_OK(nb_tensor_add_hook(h, double_it, NULL));
@@ -521,7 +450,7 @@ static void hook_returning_a_wrong_shape_fails_backward_cleanly(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 1, 2, 3 }, NB_SHAPE(3));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, 2, 3 }, NB_SHAPE(3));
     nb_tensor *h = nb_exp(x);
     ASSERT_OK(nb_tensor_add_hook(h, wrong_shape, NULL));
     assert_int_equal(nb_backward(nb_sum_all(h), NULL), NB_ERR_SHAPE);
@@ -540,7 +469,7 @@ static void no_grad_nests_and_ops_inside_record_nothing(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
     assert_true(nb_grad_enabled());
     nb_no_grad_begin();
     assert_false(nb_grad_enabled());
@@ -573,7 +502,7 @@ static void detach_shares_data_and_blocks_the_gradient(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 3, -1 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 3, -1 }, NB_SHAPE(2));
     nb_tensor *h = nb_mul_scalar(x, 2);
     nb_tensor *d = nb_detach(h);
     NOT_NULL(d);
@@ -595,7 +524,7 @@ static void requires_grad_refuses_integer_tensors_and_non_leaves(void **state)
     ASSERT_CONTAINS(nb_error(), "i64");
     assert_false(nb_tensor_requires_grad(i));
     nb_error_clear();
-    nb_tensor *x = leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, 2 }, NB_SHAPE(2));
     nb_tensor *y = nb_mul(x, x);
     assert_int_equal(nb_requires_grad(y, false), NB_ERR_AUTOGRAD);
     ASSERT_CONTAINS(nb_error(), "mul");
@@ -624,9 +553,7 @@ static void anomaly_mode_names_log_and_its_call_site(void **state)
     assert_null(y);
     assert_int_equal(nb_error_code(), NB_ERR_NUMERIC);
     ASSERT_CONTAINS(nb_error(), "nb_log");
-    char where[64];
-    snprintf(where, sizeof where, "test_engine.c:%d", line);
-    ASSERT_CONTAINS(nb_error(), where);
+    assert_error_names_line(line);
     nb_set_anomaly_mode(false);
     nb_scope_end(s);
 }
@@ -635,7 +562,7 @@ static void anomaly_mode_names_the_op_whose_backward_made_inf(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *x = leaf((const double[]){ 4, 0 }, NB_SHAPE(2));
+    nb_tensor *x = nbt_leaf((const double[]){ 4, 0 }, NB_SHAPE(2));
     nb_set_anomaly_mode(true);
     int line = __LINE__ + 1;
     nb_tensor *r = nb_sqrt(x);   /* finite: sqrt(0) = 0, but its gradient there is inf */
@@ -643,9 +570,7 @@ static void anomaly_mode_names_the_op_whose_backward_made_inf(void **state)
     nb_tensor *loss = nb_sum_all(r);
     assert_int_equal(nb_backward(loss, NULL), NB_ERR_NUMERIC);
     ASSERT_CONTAINS(nb_error(), "sqrt");
-    char where[64];
-    snprintf(where, sizeof where, "test_engine.c:%d", line);
-    ASSERT_CONTAINS(nb_error(), where);
+    assert_error_names_line(line);
     assert_null(nb_tensor_grad(x));
     nb_set_anomaly_mode(false);
     nb_error_clear();
@@ -754,7 +679,7 @@ static void chain_of_100000_ops_is_freed_by_scope_end_on_a_small_stack(void **st
 
 static nb_tensor *dot_example(nb_tensor **x_out)
 {
-    nb_tensor *x = leaf((const double[]){ 1, 2, 3, 4, 5, 6, 7, 8 }, NB_SHAPE(2, 4));
+    nb_tensor *x = nbt_leaf((const double[]){ 1, 2, 3, 4, 5, 6, 7, 8 }, NB_SHAPE(2, 4));
     nb_tensor *w = nb_ones(NB_F64, NB_SHAPE(4, 3));
     nb_tensor *b = nb_ones(NB_F64, NB_SHAPE(3));
     nb_tensor *y = nb_sum_all(nb_add(nb_tanh(nb_matmul(x, w)), b));
@@ -763,24 +688,13 @@ static nb_tensor *dot_example(nb_tensor **x_out)
     return y;
 }
 
-static char *dot_text(const nb_tensor *root)
-{
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    assert_non_null(f);
-    ASSERT_OK(nb_graph_dot(root, f));
-    fclose(f);
-    return text;
-}
-
 static void graph_dot_writes_a_digraph_naming_the_ops(void **state)
 {
     (void)state;
     nb_scope *s = nb_scope_begin();
     nb_tensor *x;
     nb_tensor *y = dot_example(&x);
-    char *text = dot_text(y);
+    char *text = nbt_graph_dot_text(y);
     ASSERT_CONTAINS(text, "digraph");
     ASSERT_CONTAINS(text, "matmul");
     ASSERT_CONTAINS(text, "tanh");
@@ -791,7 +705,7 @@ static void graph_dot_writes_a_digraph_naming_the_ops(void **state)
     ASSERT_CONTAINS(text, "-> [2, 3] f64");   /* matmul's output */
     ASSERT_CONTAINS(text, "->");
     free(text);
-    text = dot_text(x);   /* a leaf on its own */
+    text = nbt_graph_dot_text(x);   /* a leaf on its own */
     ASSERT_CONTAINS(text, "digraph");
     ASSERT_CONTAINS(text, "leaf [2, 4] f64");
     assert_null(strstr(text, "matmul"));
@@ -878,7 +792,7 @@ static nb_tensor *apply_op(nb_tensor *const *inputs, void *user)
 
 static nb_tensor *gradcheck_input(void)
 {
-    return leaf((const double[]){ 0.5, -1.25, 2, 0.75, -0.3, 1.1 }, NB_SHAPE(2, 3));
+    return nbt_leaf((const double[]){ 0.5, -1.25, 2, 0.75, -0.3, 1.1 }, NB_SHAPE(2, 3));
 }
 
 static void gradcheck_passes_a_right_rule_first_and_second_order(void **state)

@@ -5,51 +5,25 @@
  * The pinned generator values come from an independent transcription of splitmix64 and
  * xoshiro256** (Blackman and Vigna's reference code) run outside nabla; a change to the
  * generator or to how draws become floats changes them and fails here. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <nabla.h>
-
+#include "../common/check.h"
 #include "core/iter.h"
 
 /* ---------------------------------------------------------------- fixture and helpers */
 
-static int64_t live_at_start;
-
-static int setup(void **state)
-{
-    (void)state;
-    nb_error_clear();
-    live_at_start = nb_memory_stats().live_bytes;
-    return 0;
-}
-
+/* nbt_teardown, after setting the thread count back to its default: two tests change it.
+ * Every test in this file runs with it. */
 static int teardown(void **state)
 {
-    (void)state;
     nb_set_num_threads(0);
-    int64_t live = nb_memory_stats().live_bytes;
-    if (live != live_at_start) {
-        print_error("storage leaked: %lld bytes live after the test, %lld before\n", (long long)live,
-                    (long long)live_at_start);
-        return -1;
-    }
-    return 0;
+    return nbt_teardown(state);
 }
 
-#define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-
-#define NOT_NULL(t)                                                            \
-    do {                                                                       \
-        if (!(t))                                                              \
-            fail_msg("%s is NULL: %s", #t, nb_error());                        \
-    } while (0)
+#undef TEST
+#define TEST(f) cmocka_unit_test_setup_teardown(f, nbt_setup, teardown)
 
 static const uint64_t SEED = 12345;
 

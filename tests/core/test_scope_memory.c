@@ -4,64 +4,13 @@
  *
  * Whether a tensor is still alive is observed through wrapped memory whose deleter counts
  * calls (it runs exactly when the last view dies) and through live_bytes. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
-#include <nabla.h>
-
+#include "../common/check.h"
 #include "core/alloc.h"
 
-/* ---------------------------------------------------------------- fixture and helpers */
-
-static int64_t live_at_start;
-
-static int setup(void **state)
-{
-    (void)state;
-    nb_error_clear();
-    nbi_alloc_fail_after(0);
-    live_at_start = nb_memory_stats().live_bytes;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    nbi_alloc_fail_after(0);
-    int64_t live = nb_memory_stats().live_bytes;
-    if (live != live_at_start) {
-        print_error("storage leaked: %lld bytes live after the test, %lld before\n", (long long)live,
-                    (long long)live_at_start);
-        return -1;
-    }
-    return 0;
-}
-
-#define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-
-#define NOT_NULL(t)                                                            \
-    do {                                                                       \
-        if (!(t))                                                              \
-            fail_msg("%s is NULL: %s", #t, nb_error());                        \
-    } while (0)
-
-#define ASSERT_CONTAINS(haystack, needle)                                      \
-    do {                                                                       \
-        const char *h_ = (haystack);                                           \
-        if (!h_ || !strstr(h_, (needle)))                                      \
-            fail_msg("expected \"%s\" in \"%s\"", (needle), h_ ? h_ : "(null)"); \
-    } while (0)
-
-static int64_t live(void)
-{
-    return nb_memory_stats().live_bytes;
-}
+/* ---------------------------------------------------------------- helpers */
 
 /* Wrapped memory whose deleter records that the last view died. */
 typedef struct watched {
@@ -90,16 +39,16 @@ static nb_tensor *wrap_watched(watched *w)
 static void scope_end_frees_every_temporary(void **state)
 {
     (void)state;
-    int64_t start = live();
+    int64_t start = nbt_live_bytes();
     nb_scope *s = nb_scope_begin();
     NOT_NULL(s);
     nb_tensor *x = nb_ones(NB_F32, NB_SHAPE(64, 64));
     nb_tensor *y = nb_tanh(nb_mul(nb_add(x, x), x));
     nb_tensor *v = nb_transpose(y, 0, 1);
     NOT_NULL(v);
-    assert_true(live() >= start + 3 * 64 * 64 * 4);   /* x, the sum, the product, tanh */
+    assert_true(nbt_live_bytes() >= start + 3 * 64 * 64 * 4);   /* x, the sum, the product, tanh */
     nb_scope_end(s);
-    assert_int_equal(live(), start);
+    assert_int_equal(nbt_live_bytes(), start);
 }
 
 static void scope_end_frees_wrapped_memory_through_its_deleter(void **state)
@@ -119,25 +68,25 @@ static void nested_scopes_free_their_own_tensors_only(void **state)
 {
     (void)state;
     watched outer_w, inner_w;
-    int64_t start = live();
+    int64_t start = nbt_live_bytes();
     nb_scope *outer = nb_scope_begin();
     nb_tensor *a = wrap_watched(&outer_w);
     nb_tensor *big = nb_zeros(NB_F64, NB_SHAPE(1000));
     NOT_NULL(big);
-    int64_t after_outer = live();
+    int64_t after_outer = nbt_live_bytes();
     nb_scope *inner = nb_scope_begin();
     nb_tensor *b = wrap_watched(&inner_w);
     nb_tensor *c = nb_add(a, b);   /* made in the inner scope from an outer tensor */
     NOT_NULL(c);
-    assert_true(live() > after_outer);
+    assert_true(nbt_live_bytes() > after_outer);
     assert_int_equal(nb_scope_end(inner), NB_OK);
     assert_int_equal(inner_w.deleted, 1);
     assert_int_equal(outer_w.deleted, 0);
-    assert_int_equal(live(), after_outer);
+    assert_int_equal(nbt_live_bytes(), after_outer);
     assert_true(nb_tensor_get(a, (const int64_t[]){ 3 }) == 4);   /* a is still usable */
     assert_int_equal(nb_scope_end(outer), NB_OK);
     assert_int_equal(outer_w.deleted, 1);
-    assert_int_equal(live(), start);
+    assert_int_equal(nbt_live_bytes(), start);
 }
 
 static void scope_keep_moves_a_tensor_to_the_enclosing_scope(void **state)
@@ -190,7 +139,7 @@ static void ending_an_outer_scope_with_an_inner_open_fails_and_frees_both(void *
 {
     (void)state;
     watched outer_w, inner_w;
-    int64_t start = live();
+    int64_t start = nbt_live_bytes();
     nb_scope *outer = nb_scope_begin();
     nb_tensor *a = wrap_watched(&outer_w);
     nb_tensor *a2 = nb_mul(a, a);
@@ -203,7 +152,7 @@ static void ending_an_outer_scope_with_an_inner_open_fails_and_frees_both(void *
     ASSERT_CONTAINS(nb_error(), "inner scope");
     assert_int_equal(inner_w.deleted, 1);
     assert_int_equal(outer_w.deleted, 1);
-    assert_int_equal(live(), start);
+    assert_int_equal(nbt_live_bytes(), start);
     /* Both are closed: a new scope is the innermost and owns what follows. */
     nb_error_clear();
     watched w;
@@ -230,7 +179,7 @@ static void retain_and_release_manage_lifetime_without_a_scope(void **state)
 {
     (void)state;
     watched w;
-    int64_t start = live();
+    int64_t start = nbt_live_bytes();
     nb_tensor *t = wrap_watched(&w);   /* no scope open: the caller owns it */
     assert_ptr_equal(nb_retain(t), t);
     nb_release(t);
@@ -241,12 +190,12 @@ static void retain_and_release_manage_lifetime_without_a_scope(void **state)
 
     nb_tensor *z = nb_zeros(NB_F32, NB_SHAPE(100));
     NOT_NULL(z);
-    assert_true(live() > start);
+    assert_true(nbt_live_bytes() > start);
     nb_tensor *z2 = nb_mul(z, z);   /* ops too: owned by the caller */
     NOT_NULL(z2);
     nb_release(z2);
     nb_release(z);
-    assert_int_equal(live(), start);
+    assert_int_equal(nbt_live_bytes(), start);
     nb_release(NULL);   /* no-op */
 }
 
@@ -266,15 +215,15 @@ static void retain_inside_a_scope_outlives_the_scope(void **state)
 static void views_keep_storage_alive_after_the_base_is_released(void **state)
 {
     (void)state;
-    int64_t start = live();
+    int64_t start = nbt_live_bytes();
     nb_tensor *x = nb_arange(NB_F64, 0, 8, 1);
     nb_tensor *v = nb_slice(x, 0, 4, 8, 2);
     NOT_NULL(v);
     nb_release(x);
-    assert_true(live() > start);
+    assert_true(nbt_live_bytes() > start);
     assert_true(nb_tensor_get(v, (const int64_t[]){ 1 }) == 6);
     nb_release(v);
-    assert_int_equal(live(), start);
+    assert_int_equal(nbt_live_bytes(), start);
 }
 
 /* ---------------------------------------------------------------- caching allocator */
@@ -330,14 +279,14 @@ static void peak_bytes_tracks_the_largest_live_total(void **state)
 {
     (void)state;
     nb_memory_reset_peak();
-    int64_t start = live();
+    int64_t start = nbt_live_bytes();
     assert_int_equal(nb_memory_stats().peak_bytes, start);
     /* Powers of two are their own size class, so the byte counts are exact. */
     nb_tensor *a = nb_empty(NB_F32, NB_SHAPE(262144));   /* 1 MiB */
     nb_tensor *b = nb_empty(NB_F32, NB_SHAPE(65536));    /* 256 KiB */
     NOT_NULL(a);
     NOT_NULL(b);
-    assert_int_equal(live(), start + 1310720);
+    assert_int_equal(nbt_live_bytes(), start + 1310720);
     nb_release(a);
     nb_release(b);
     nb_tensor *c = nb_empty(NB_F64, NB_SHAPE(65536));    /* 512 KiB */
@@ -395,7 +344,7 @@ static void a_training_loop_reuses_cached_blocks_every_step(void **state)
 static void a_failed_allocation_makes_ops_return_null_with_a_memory_error(void **state)
 {
     (void)state;
-    int64_t start = live();
+    int64_t start = nbt_live_bytes();
     nb_scope *s = nb_scope_begin();
     nb_tensor *x = nb_ones(NB_F32, NB_SHAPE(4, 4));
     NOT_NULL(x);
@@ -410,7 +359,7 @@ static void a_failed_allocation_makes_ops_return_null_with_a_memory_error(void *
     NOT_NULL(y);
     assert_true(fabs(nb_tensor_get(y, (const int64_t[]){ 3, 3 }) - exp(1.0)) < 1e-6);
     nb_scope_end(s);
-    assert_int_equal(live(), start);
+    assert_int_equal(nbt_live_bytes(), start);
 }
 
 /* x [3, 4] and w [4, 2]: L = sum(tanh(x @ w)) + sum(x). Closed forms, with t = tanh(x @ w):
@@ -454,7 +403,7 @@ static void every_allocation_failure_in_forward_and_backward_is_clean(void **sta
         wv[i] = 0.15 * (i % 3) - 0.1;
     expected_grads(xv, wv, gx, gw);
 
-    int64_t start = live();
+    int64_t start = nbt_live_bytes();
     int failures = 0, succeeded_at = 0;
     for (long n = 1; n <= 1000 && !succeeded_at; n++) {
         nb_error_clear();
@@ -481,8 +430,8 @@ static void every_allocation_failure_in_forward_and_backward_is_clean(void **sta
         /* The scope ends while allocations still fail: freeing must not need memory. */
         nb_scope_end(s);
         nbi_alloc_fail_after(0);
-        if (live() != start)
-            fail_msg("failing allocation %ld leaked %lld bytes of storage", n, (long long)(live() - start));
+        if (nbt_live_bytes() != start)
+            fail_msg("failing allocation %ld leaked %lld bytes of storage", n, (long long)(nbt_live_bytes() - start));
 
         if (succeeded_at) {
             /* The run that got through computed the right gradients. */
@@ -503,13 +452,13 @@ static void every_allocation_failure_in_forward_and_backward_is_clean(void **sta
     assert_true(succeeded_at > 0);
     assert_int_equal(failures, succeeded_at - 1);   /* every earlier position did fail */
     assert_true(failures >= 20);                     /* the expression allocates at many points */
-    assert_int_equal(live(), start);
+    assert_int_equal(nbt_live_bytes(), start);
 }
 
 static void allocation_failure_while_recording_leaves_no_half_built_graph(void **state)
 {
     (void)state;
-    int64_t start = live();
+    int64_t start = nbt_live_bytes();
     /* Fail each allocation of one recorded op in turn (storage, node, attributes, scope). */
     for (long n = 1; n <= 10; n++) {
         nb_error_clear();
@@ -527,7 +476,7 @@ static void allocation_failure_while_recording_leaves_no_half_built_graph(void *
             assert_true(nb_tensor_get(nb_tensor_grad(x), (const int64_t[]){ 1, 2 }) == 1);
         }
         nb_scope_end(s);
-        assert_int_equal(live(), start);
+        assert_int_equal(nbt_live_bytes(), start);
     }
 }
 

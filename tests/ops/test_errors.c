@@ -8,11 +8,6 @@
  * families (ops/elementwise.c, reduce.c, linalg.c, shape.c, kernels), tensors, scopes and
  * random numbers (core/), the autograd engine, grad mode and gradcheck (autograd/), the op
  * registry and nb_apply, and NB_ABORT_ON_ERROR (core/error.c). */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,19 +16,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nabla.h>
+#include "../common/check.h"
 
 /* ---------------------------------------------------------------- harness */
 
 static int n_checks;                  /* provocations asserted, printed at the end */
 static const char *context = "";      /* which table entry a loop is at, for failure messages */
-static int64_t live_at_setup;
 static bool check_interrupted;         /* a failed check left its scope open (cmocka longjmps out) */
-
-static int64_t live_bytes(void)
-{
-    return nb_memory_stats().live_bytes;
-}
 
 /* The call failed (failed is true) with code, and the message contains every part. */
 static void expect_error_at(const char *file, int line, const char *call, bool failed, nb_status code,
@@ -52,7 +41,7 @@ static void expect_error_at(const char *file, int line, const char *call, bool f
 
 static void expect_live_at(const char *file, int line, const char *call, int64_t before)
 {
-    int64_t now = live_bytes();
+    int64_t now = nbt_live_bytes();
     if (now != before)
         fail_msg("%s:%d: %s%s: %lld bytes of tensor storage live after the failure, %lld before",
                  file, line, context, call, (long long)now, (long long)before);
@@ -64,7 +53,7 @@ static void expect_live_at(const char *file, int line, const char *call, int64_t
  * back where it was. */
 #define IN_SCOPE(call, block)                                           \
     do {                                                                \
-        int64_t live_before_ = live_bytes();                            \
+        int64_t live_before_ = nbt_live_bytes();                        \
         nb_scope *scope_ = nb_scope_begin();                            \
         nb_error_clear();                                               \
         check_interrupted = true;                                       \
@@ -100,22 +89,21 @@ static void expect_live_at(const char *file, int line, const char *call, int64_t
         expect_error_at(__FILE__, __LINE__, #expr, isnan(v_), code, PARTS(__VA_ARGS__));         \
     })
 
-/* Each test runs inside a scope of its own, with anomaly mode off and no error set; at the
- * end every tensor it made is gone. */
+/* Each test runs in the shared fixture (check.h: no error set, anomaly mode off) and inside
+ * a scope of its own; at the end every tensor it made is gone. */
 static int setup(void **state)
 {
-    nb_set_anomaly_mode(false);
-    nb_error_clear();
     context = "";
-    live_at_setup = live_bytes();
+    if (nbt_setup(state) != 0)
+        return -1;
     *state = nb_scope_begin();
     return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    nb_set_anomaly_mode(false);
     context = "";
+    nbt_reset_state();
     if (check_interrupted) {   /* the failure is reported already; just clean up */
         check_interrupted = false;
         nb_scope_end(*state);
@@ -124,9 +112,7 @@ static int teardown(void **state)
     }
     if (nb_scope_end(*state) != NB_OK)
         fail_msg("the test left a scope open: %s", nb_error());
-    if (live_bytes() != live_at_setup)
-        fail_msg("%lld bytes of tensor storage outlived the test", (long long)(live_bytes() - live_at_setup));
-    return 0;
+    return nbt_teardown(state);
 }
 
 static nb_tensor *f32(int rank, const int64_t *shape)
@@ -843,7 +829,7 @@ static void inplace_update_with_bad_arguments(void **state)
 static void scope_misuse(void **state)
 {
     (void)state;
-    int64_t before = live_bytes();
+    int64_t before = nbt_live_bytes();
     nb_scope *s = nb_scope_begin();
     nb_tensor *t = f32(NB_SHAPE(4));
     assert_int_equal(nb_scope_end(s), NB_OK);
