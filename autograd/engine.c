@@ -6,7 +6,7 @@
 #include "autograd/node.h"
 #include "core/alloc.h"
 #include "core/error_impl.h"
-#include "nabla/ops.h"
+#include "nabla.h"
 
 struct nb_backward_ctx {
     nbi_node *node;

@@ -10,7 +10,7 @@
 #include "autograd/node.h"
 #include "core/alloc.h"
 #include "core/error_impl.h"
-#include "nabla/ops.h"
+#include "nabla.h"
 #include "nabla/rng.h"
 
 NB_API nb_gradcheck_opts nb_gradcheck_opts_default(void)

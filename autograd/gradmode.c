@@ -8,7 +8,7 @@
 #include "core/alloc.h"
 #include "core/error_impl.h"
 #include "core/iter.h"
-#include "nabla/ops.h"
+#include "nabla.h"
 
 /* ---------------------------------------------------------------- grad mode */
 

@@ -7,6 +7,12 @@
 #include "nabla/tensor.h"
 #include "nabla/rng.h"
 #include "nabla/ops.h"
+#include "nabla/activations.h"
+#include "nabla/reductions.h"
+#include "nabla/linalg.h"
+#include "nabla/shape.h"
+#include "nabla/indexing.h"
+#include "nabla/losses.h"
 #include "nabla/op_def.h"
 #include "nabla/autograd.h"
 

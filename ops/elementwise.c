@@ -1,6 +1,7 @@
-/* Elementwise ops: binary arithmetic with broadcasting, scalar variants, comparisons,
- * unary math and activations, and the fused activation gradients. Kernels live in
- * ops/kernels/elementwise.c; this file says what each op is and how it differentiates. */
+/* Elementwise ops: binary arithmetic with broadcasting, scalar variants, comparisons, unary
+ * math, and the fused gradients of tanh and sigmoid (the other activations are in
+ * activation.c). Kernels live in ops/kernels/elementwise.c; this file says what each op is
+ * and how it differentiates. */
 #include <stdio.h>
 
 #include "ops/kernels/kernels.h"
@@ -44,13 +45,7 @@ BINARY_SAMPLES(samples_tanh_backward, -2, 2, -0.9, 0.9);
 BINARY_SAMPLES(samples_sigmoid_backward, -2, 2, 0.05, 0.95);
 UNARY_SAMPLES(samples_unary, -2, 2, 0);
 UNARY_SAMPLES(samples_positive, 0.1, 3, 0);
-UNARY_SAMPLES(samples_kinked, -2, 2, 0.05);   /* relu, abs, sign: away from 0 */
-
-/* relu_backward(gz, x) differentiates nothing through x, but x must stay off 0. */
-static const nb_sample samples_relu_backward[] = {
-    { .label = "same shape", .in = { IN(2, S(3, 4), C, -2, 2), { 2, S(3, 4), C, -2, 2, 0.05, false } } },
-    { .label = "transposed", .in = { IN(2, S(4, 3), T, -2, 2), { 2, S(4, 3), ST, -2, 2, 0.05, false } } },
-};
+UNARY_SAMPLES(samples_kinked, -2, 2, 0.05);   /* abs, sign: away from 0 */
 
 #define SAMPLES(arr) .samples = arr, .n_samples = (int)(sizeof arr / sizeof arr[0])
 #define KERNELS(name) .forward = { [NB_F32] = nbk_##name##_f32, [NB_F64] = nbk_##name##_f64 }
@@ -167,16 +162,8 @@ static void sigmoid_backward_backward(nb_backward_ctx *c)
     if (nb_needs_grad(c, 1)) nb_set_grad_in(c, 1, nb_mul(nb_mul(g, gz), nb_rsub_scalar(nb_mul_scalar(z, 2), 1)));
 }
 
-/* relu_backward(gz, x) = gz (x > 0): linear in gz, flat in x. */
-static void relu_backward_backward(nb_backward_ctx *c)
-{
-    nb_tensor *x = nb_saved_input(c, 1), *g = nb_grad_out(c, 0);
-    if (nb_needs_grad(c, 0)) nb_set_grad_in(c, 0, nb_relu_backward(g, x));
-}
-
 BINARY_OP(tanh_backward, tanh_backward_backward, samples_tanh_backward, SAVES_XY)
 BINARY_OP(sigmoid_backward, sigmoid_backward_backward, samples_sigmoid_backward, SAVES_XY)
-BINARY_OP(relu_backward, relu_backward_backward, samples_relu_backward, NB_SAVE_INPUT(1))
 
 /* ---------------------------------------------------------------- with a scalar */
 
@@ -267,11 +254,6 @@ static void sigmoid_backward_rule(nb_backward_ctx *c)
     nb_set_grad_in(c, 0, nb_sigmoid_backward(nb_grad_out(c, 0), nb_saved_output(c, 0)));
 }
 
-static void relu_backward_rule(nb_backward_ctx *c)
-{
-    nb_set_grad_in(c, 0, nb_relu_backward(nb_grad_out(c, 0), nb_saved_input(c, 0)));
-}
-
 static void abs_backward(nb_backward_ctx *c)
 {
     nb_set_grad_in(c, 0, nb_mul(nb_grad_out(c, 0), nb_sign(nb_saved_input(c, 0))));
@@ -304,7 +286,6 @@ UNARY_OP(log, log_backward, samples_positive, NB_SAVE_INPUT(0))
 UNARY_OP(sqrt, sqrt_backward, samples_positive, NB_SAVE_OUTPUT(0))
 UNARY_OP(tanh, tanh_backward_rule, samples_unary, NB_SAVE_OUTPUT(0))
 UNARY_OP(sigmoid, sigmoid_backward_rule, samples_unary, NB_SAVE_OUTPUT(0))
-UNARY_OP(relu, relu_backward_rule, samples_kinked, NB_SAVE_INPUT(0))
 UNARY_OP(abs, abs_backward, samples_kinked, NB_SAVE_INPUT(0))
 UNARY_OP(sign, zero_backward, samples_kinked, 0)
 UNARY_OP(square, square_backward, samples_unary, NB_SAVE_INPUT(0))
@@ -312,8 +293,8 @@ UNARY_OP(square, square_backward, samples_unary, NB_SAVE_INPUT(0))
 const nb_op_def *const nbi_elementwise_ops[] = {
     &op_add, &op_sub, &op_mul, &op_div, &op_pow, &op_maximum, &op_minimum,
     &op_eq, &op_ne, &op_lt, &op_le, &op_gt, &op_ge,
-    &op_tanh_backward, &op_sigmoid_backward, &op_relu_backward,
+    &op_tanh_backward, &op_sigmoid_backward,
     &op_add_scalar, &op_mul_scalar, &op_pow_scalar, &op_rsub_scalar,
-    &op_neg, &op_exp, &op_log, &op_sqrt, &op_tanh, &op_sigmoid, &op_relu, &op_abs, &op_sign, &op_square,
+    &op_neg, &op_exp, &op_log, &op_sqrt, &op_tanh, &op_sigmoid, &op_abs, &op_sign, &op_square,
     NULL,
 };

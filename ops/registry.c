@@ -11,7 +11,8 @@
 /* ---------------------------------------------------------------- registry */
 
 static const nb_op_def *const *const builtin_tables[] = {
-    nbi_elementwise_ops, nbi_reduce_ops, nbi_linalg_ops, nbi_shape_ops,
+    nbi_elementwise_ops, nbi_activation_ops, nbi_reduce_ops, nbi_linalg_ops, nbi_shape_ops,
+    nbi_index_ops, nbi_join_ops, nbi_loss_ops, nbi_random_ops,
 };
 
 static struct {

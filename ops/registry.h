@@ -6,13 +6,18 @@
 #include "core/shape.h"
 #include "core/tensor_impl.h"
 #include "nabla/op_def.h"
-#include "nabla/ops.h"
+#include "nabla.h"
 
 /* Each family file ends with a NULL-terminated table of its ops. */
 extern const nb_op_def *const nbi_elementwise_ops[];
 extern const nb_op_def *const nbi_reduce_ops[];
 extern const nb_op_def *const nbi_linalg_ops[];
 extern const nb_op_def *const nbi_shape_ops[];
+extern const nb_op_def *const nbi_activation_ops[];
+extern const nb_op_def *const nbi_index_ops[];
+extern const nb_op_def *const nbi_join_ops[];
+extern const nb_op_def *const nbi_loss_ops[];
+extern const nb_op_def *const nbi_random_ops[];
 
 /* Shape rules used by many ops. */
 /* Inputs of one float dtype (f32 or f64) broadcast together; output of that dtype. */

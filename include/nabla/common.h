@@ -61,4 +61,13 @@ NB_API int nb_get_num_threads(void);
  * OPENBLAS_CORETYPE (or NB_BLAS_CORETYPE) to choose. */
 NB_API const char *nb_blas_corename(void);
 
+/* Call sites: each op records the file and line it was called from, for anomaly mode's
+ * reports. The op headers wrap their functions in macros that pass them in (two stores per
+ * call). Define NB_NO_CALL_SITES before including nabla.h to call the plain functions. */
+NB_API void nb_set_call_site(const char *file, int line);
+#if !defined(NB_NO_CALL_SITES) && !defined(NB_BUILDING_LIBRARY)
+#define NB_CALL_SITES
+#define NB_AT(call) (nb_set_call_site(__FILE__, __LINE__), call)
+#endif
+
 #endif

@@ -11,10 +11,14 @@
 typedef void (*nbk_map_f32)(const float *x, float *z, int64_t n);
 typedef void (*nbk_map_f64)(const double *x, double *z, int64_t n);
 
+/* One entry per function and dtype: name_f32 and name_f64. */
+#define NBK_VECMATH_FUNCTIONS(X) X(exp) X(log) X(tanh) X(sigmoid) X(expm1) X(log1p) X(log2) X(sin) X(cos) X(erf)
+
 typedef struct nbk_vecmath_table {
     const char *isa;
-    nbk_map_f32 exp_f32, log_f32, tanh_f32, sigmoid_f32;
-    nbk_map_f64 exp_f64, log_f64, tanh_f64, sigmoid_f64;
+#define NBK_VECMATH_FIELDS(name) nbk_map_f32 name##_f32; nbk_map_f64 name##_f64;
+    NBK_VECMATH_FUNCTIONS(NBK_VECMATH_FIELDS)
+#undef NBK_VECMATH_FIELDS
 } nbk_vecmath_table;
 
 extern const nbk_vecmath_table nbk_vecmath_avx512;

@@ -1,6 +1,8 @@
 /* Body shared by the per-ISA vecmath files (internal). Before including it, a file defines
  * ISA_NAME, TABLE, the vector types, widths, load/store and the SLEEF functions:
- *   VF32, WF32, LOADF32, STOREF32, EXPF32, LOGF32, TANHF32   (and the same for F64).
+ *   VF32, WF32, LOADF32, STOREF32, and the SLEEF function of each name in vecmath.h as
+ *   EXPF32, LOGF32, TANHF32, EXPM1F32, LOG1PF32, LOG2F32, SINF32, COSF32, ERFF32
+ *   (and the same for F64).
  * Whole vectors go through SLEEF; the tail is padded into one more vector.
  * Accuracy: exp and log use SLEEF's 1-ulp functions; tanh its 3.5-ulp one, because the
  * 1-ulp tanh is compute-bound at a third of memory bandwidth on one core (measured: 19 ms
@@ -22,12 +24,19 @@
         }                                                           \
     }
 
-MAP(exp_f32, float, VF32, WF32, LOADF32, STOREF32, EXPF32)
-MAP(log_f32, float, VF32, WF32, LOADF32, STOREF32, LOGF32)
-MAP(tanh_f32, float, VF32, WF32, LOADF32, STOREF32, TANHF32)
-MAP(exp_f64, double, VF64, WF64, LOADF64, STOREF64, EXPF64)
-MAP(log_f64, double, VF64, WF64, LOADF64, STOREF64, LOGF64)
-MAP(tanh_f64, double, VF64, WF64, LOADF64, STOREF64, TANHF64)
+#define MAP_BOTH(name, NAME)                                        \
+    MAP(name##_f32, float, VF32, WF32, LOADF32, STOREF32, NAME##F32) \
+    MAP(name##_f64, double, VF64, WF64, LOADF64, STOREF64, NAME##F64)
+
+MAP_BOTH(exp, EXP)
+MAP_BOTH(log, LOG)
+MAP_BOTH(tanh, TANH)
+MAP_BOTH(expm1, EXPM1)
+MAP_BOTH(log1p, LOG1P)
+MAP_BOTH(log2, LOG2)
+MAP_BOTH(sin, SIN)
+MAP_BOTH(cos, COS)
+MAP_BOTH(erf, ERF)
 
 /* sigmoid(x) = 1 / (1 + exp(-x)), in cache-sized blocks: exp(-x) through SLEEF, then a
  * loop the compiler vectorises. exp(-x) = Inf for very negative x gives exactly 0. */
@@ -51,6 +60,7 @@ SIGMOID(sigmoid_f64, double, exp_f64)
 
 const nbk_vecmath_table TABLE = {
     .isa = ISA_NAME,
-    .exp_f32 = exp_f32, .log_f32 = log_f32, .tanh_f32 = tanh_f32, .sigmoid_f32 = sigmoid_f32,
-    .exp_f64 = exp_f64, .log_f64 = log_f64, .tanh_f64 = tanh_f64, .sigmoid_f64 = sigmoid_f64,
+#define ENTRY(name) .name##_f32 = name##_f32, .name##_f64 = name##_f64,
+    NBK_VECMATH_FUNCTIONS(ENTRY)
+#undef ENTRY
 };
