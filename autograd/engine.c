@@ -12,7 +12,8 @@ struct nb_backward_ctx {
     nbi_node *node;
     bool create_graph;
     bool failed;
-    nb_tensor *grad_in[NB_MAX_INPUTS];
+    nb_tensor **grad_in;                    /* [node->n_in]: grad_in_small, or the heap */
+    nb_tensor *grad_in_small[NB_MAX_INPUTS];
 };
 
 typedef struct node_list {
@@ -192,9 +193,13 @@ static nb_status run_node(run *r, nbi_node *n)
     char where[300];
     nb_status st = NB_OK;
     nb_backward_ctx c = { .node = n, .create_graph = r->create_graph };
-    nb_scope *scope = nb_scope_begin();
-    if (!scope)
+    c.grad_in = n->n_in <= NB_MAX_INPUTS ? c.grad_in_small : nbi_calloc((size_t)n->n_in, sizeof *c.grad_in);
+    nb_scope *scope = c.grad_in ? nb_scope_begin() : NULL;
+    if (!scope) {
+        if (c.grad_in != c.grad_in_small)
+            nbi_free(c.grad_in);
         return NB_ERR_MEMORY;
+    }
 
     bool any = false;
     for (int j = 0; j < n->n_out && !st; j++) {
@@ -244,6 +249,8 @@ static nb_status run_node(run *r, nbi_node *n)
     }
     for (int i = 0; i < n->n_in; i++)
         nb_release(c.grad_in[i]);
+    if (c.grad_in != c.grad_in_small)
+        nbi_free(c.grad_in);
     for (int i = 0; i < n->n_in && !st; i++) {
         nbi_node *m = n->edges[i].node;
         if (m && --m->pending == 0 && !list_push(&r->ready, m))

@@ -33,11 +33,16 @@ static int popcount(unsigned v)
     return __builtin_popcount(v);
 }
 
-/* Lays the node's arrays out after its header in one zeroed block. */
-static nbi_node *node_alloc(const nb_op_def *op, int n_out)
+/* Which inputs op saves, of n_in (the save bits name the first 16 inputs only). */
+static unsigned saved_inputs(const nb_op_def *op, int n_in)
 {
-    int n_in = op->n_in;
-    int n_saved = popcount(op->saves & 0xffffu & ((1u << n_in) - 1)) + popcount((op->saves >> 16) & ((1u << n_out) - 1));
+    return op->saves & 0xffffu & (n_in >= 16 ? 0xffffu : (1u << n_in) - 1);
+}
+
+/* Lays the node's arrays out after its header in one zeroed block. */
+static nbi_node *node_alloc(const nb_op_def *op, int n_in, int n_out)
+{
+    int n_saved = popcount(saved_inputs(op, n_in)) + popcount((op->saves >> 16) & ((1u << n_out) - 1));
     size_t attr_size = (op->attr_size + 15) / 16 * 16;
     size_t size = (sizeof(nbi_node) + 15) / 16 * 16 + attr_size + (size_t)n_in * (sizeof(nbi_edge) + sizeof(nb_meta))
                   + (size_t)n_out * (sizeof(nb_meta) + sizeof(nbi_hook *) + sizeof(nb_tensor *))
@@ -62,17 +67,17 @@ static nbi_node *node_alloc(const nb_op_def *op, int n_out)
     return n;
 }
 
-nb_status nbi_node_record(const nb_op_def *op, nb_tensor *const *x, const void *attrs,
+nb_status nbi_node_record(const nb_op_def *op, nb_tensor *const *x, int n_in, const void *attrs,
                           nb_tensor *const *z, int n_out)
 {
-    nbi_node *n = node_alloc(op, n_out);
+    nbi_node *n = node_alloc(op, n_in, n_out);
     if (!n)
         return NB_ERR_MEMORY;
     n->sequence = next_sequence++;
     nbi_call_site(&n->file, &n->line);
     if (op->attr_size)
         memcpy(n->attrs, attrs, op->attr_size);
-    for (int i = 0; i < op->n_in; i++) {
+    for (int i = 0; i < n_in; i++) {
         meta_of(x[i], &n->in_meta[i]);
         if (!x[i]->requires_grad)
             continue;
@@ -84,8 +89,8 @@ nb_status nbi_node_record(const nb_op_def *op, nb_tensor *const *x, const void *
             n->edges[i].leaf = nb_retain(x[i]);
         }
     }
-    for (int i = 0; i < op->n_in; i++) {
-        if (!(op->saves & NB_SAVE_INPUT(i)))
+    for (int i = 0; i < n_in; i++) {
+        if (i >= 16 || !(op->saves & NB_SAVE_INPUT(i)))
             continue;
         n->saved[n->n_saved++] = (nbi_saved){ nb_retain(x[i]), x[i]->storage->version, i, false };
     }

@@ -43,8 +43,9 @@ struct nbi_node {
     nb_tensor **grads;        /* [n_out] gradients gathered for the outputs */
 };
 
-/* Records a node for an op call whose outputs require grad; sets outputs' grad_fn. */
-nb_status nbi_node_record(const nb_op_def *op, nb_tensor *const *x, const void *attrs,
+/* Records a node for an op call (n_in inputs) whose outputs require grad; sets the
+ * outputs' grad_fn. */
+nb_status nbi_node_record(const nb_op_def *op, nb_tensor *const *x, int n_in, const void *attrs,
                           nb_tensor *const *z, int n_out);
 void nbi_node_retain(nbi_node *n);
 /* Drops a reference. Freeing cascades through the graph without recursion. */

@@ -73,8 +73,8 @@ static nb_status check_def(const char *fn, const nb_op_def *op)
     if (!op->name || !op->name[0])
         return nbi_error(NB_ERR_ARG, "%s: op has no name", fn);
     if (op->n_in < 0 || op->n_in > NB_MAX_INPUTS)
-        return nbi_error(NB_ERR_ARG, "%s: op '%s' has %d inputs, expected 0 to %d",
-                         fn, name, op->n_in, NB_MAX_INPUTS);
+        return nbi_error(NB_ERR_ARG, "%s: op '%s' has %d inputs, expected 0 to %d%s",
+                         fn, name, op->n_in, NB_MAX_INPUTS, op->flags & NB_OP_VARIADIC ? " (at least, for a variadic op)" : "");
     if (n_out < 1 || n_out > NB_MAX_OUTPUTS)
         return nbi_error(NB_ERR_ARG, "%s: op '%s' has %d outputs, expected 1 to %d",
                          fn, name, n_out, NB_MAX_OUTPUTS);
@@ -316,24 +316,13 @@ static nb_status check_anomaly(const nb_op_def *op, nb_tensor *const *z, int n_o
     return NB_OK;
 }
 
-NB_API nb_status nb_apply_multi(const nb_op_def *op, nb_tensor *const *inputs, const void *attrs,
-                                nb_tensor **outputs)
+/* The common part of nb_apply_multi and nb_apply_variadic: n_in inputs, NULL-terminated
+ * for variadic ops. */
+static nb_status apply(const nb_op_def *op, nb_tensor *const *inputs, int n_in, const void *attrs,
+                       nb_tensor **outputs)
 {
-    if (!op)
-        return nbi_error_keep(NB_ERR_NULL, "nb_apply: op is NULL");
-    nb_status st = check_def_once(op);
-    if (st)
-        return st;
-    if (!outputs)
-        return nbi_error(NB_ERR_NULL, "nb_%s: outputs array is NULL", op->name);
+    nb_status st;
     int n_out = output_count(op);
-    for (int i = 0; i < n_out; i++)
-        outputs[i] = NULL;
-    if (op->n_in > 0 && !inputs)
-        return nbi_error(NB_ERR_NULL, "nb_%s: inputs array is NULL", op->name);
-    for (int i = 0; i < op->n_in; i++)
-        if (!inputs[i])
-            return nbi_error_keep(NB_ERR_NULL, "nb_%s: input %d is NULL", op->name, i);
     if (op->attr_size && !attrs)
         return nbi_error(NB_ERR_NULL, "nb_%s: attributes are NULL", op->name);
 
@@ -349,10 +338,10 @@ NB_API nb_status nb_apply_multi(const nb_op_def *op, nb_tensor *const *inputs, c
         st = check_anomaly(op, outputs, n_out);
     if (!st && op->backward && nbi_grad_enabled()) {
         bool needs_grad = false;
-        for (int i = 0; i < op->n_in; i++)
+        for (int i = 0; i < n_in; i++)
             needs_grad |= inputs[i]->requires_grad;
         if (needs_grad)
-            st = nbi_node_record(op, inputs, attrs, outputs, n_out);
+            st = nbi_node_record(op, inputs, n_in, attrs, outputs, n_out);
     }
     if (st) {
         if (nbi_error_count() == errors_before)   /* a rule or kernel failed without saying why */
@@ -370,6 +359,60 @@ NB_API nb_status nb_apply_multi(const nb_op_def *op, nb_tensor *const *inputs, c
         return NB_ERR_MEMORY;
     }
     return NB_OK;
+}
+
+/* Checks what the two entry points share: op, outputs, and that no input is NULL. */
+static nb_status check_call(const nb_op_def *op, nb_tensor *const *inputs, int n_in, nb_tensor **outputs)
+{
+    if (!op)
+        return nbi_error_keep(NB_ERR_NULL, "nb_apply: op is NULL");
+    nb_status st = check_def_once(op);
+    if (st)
+        return st;
+    if (!outputs)
+        return nbi_error(NB_ERR_NULL, "nb_%s: outputs array is NULL", op->name);
+    for (int i = 0; i < output_count(op); i++)
+        outputs[i] = NULL;
+    if (n_in > 0 && !inputs)
+        return nbi_error(NB_ERR_NULL, "nb_%s: inputs array is NULL", op->name);
+    for (int i = 0; i < n_in; i++)
+        if (!inputs[i])
+            return nbi_error_keep(NB_ERR_NULL, "nb_%s: input %d is NULL", op->name, i);
+    return NB_OK;
+}
+
+NB_API nb_status nb_apply_multi(const nb_op_def *op, nb_tensor *const *inputs, const void *attrs,
+                                nb_tensor **outputs)
+{
+    if (op && (op->flags & NB_OP_VARIADIC))
+        return nbi_error(NB_ERR_ARG, "nb_%s: the op takes a variable number of inputs; use nb_apply_variadic",
+                         op->name);
+    nb_status st = check_call(op, inputs, op ? op->n_in : 0, outputs);
+    return st ? st : apply(op, inputs, op->n_in, attrs, outputs);
+}
+
+NB_API nb_status nb_apply_variadic(const nb_op_def *op, nb_tensor *const *inputs, int n_inputs,
+                                   const void *attrs, nb_tensor **outputs)
+{
+    bool variadic = op && (op->flags & NB_OP_VARIADIC);
+    if (op && !variadic && n_inputs != op->n_in)
+        return nbi_error(NB_ERR_ARG, "nb_%s: given %d inputs, the op takes %d", op->name, n_inputs, op->n_in);
+    if (op && variadic && (n_inputs < op->n_in || n_inputs > NB_MAX_VARIADIC_INPUTS))
+        return nbi_error(NB_ERR_ARG, "nb_%s: given %d inputs, the op takes %d to %d", op->name, n_inputs, op->n_in,
+                         NB_MAX_VARIADIC_INPUTS);
+    nb_status st = check_call(op, inputs, n_inputs, outputs);
+    if (st || !variadic)
+        return st ? st : apply(op, inputs, n_inputs, attrs, outputs);
+    /* Rules and kernels of variadic ops find the end of the inputs at a NULL. */
+    nb_tensor *small[17], **terminated = n_inputs < 17 ? small : nbi_malloc(((size_t)n_inputs + 1) * sizeof *terminated);
+    if (!terminated)
+        return NB_ERR_MEMORY;
+    memcpy(terminated, inputs, (size_t)n_inputs * sizeof *terminated);
+    terminated[n_inputs] = NULL;
+    st = apply(op, terminated, n_inputs, attrs, outputs);
+    if (terminated != small)
+        nbi_free(terminated);
+    return st;
 }
 
 NB_API nb_tensor *nb_apply(const nb_op_def *op, nb_tensor *const *inputs, const void *attrs)

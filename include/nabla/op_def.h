@@ -22,7 +22,9 @@ typedef struct nb_meta {
 } nb_meta;
 
 /* Checks the inputs and fills z[0..n_out-1]. On a mistake it calls nb_op_error and returns
- * its status. Inputs are never NULL here. */
+ * its status. Inputs are never NULL here. x holds op->n_in tensors; for NB_OP_VARIADIC ops
+ * it holds any number of them followed by NULL (nb_count_inputs counts them), and so do
+ * the kernels' x. */
 typedef nb_status (*nb_shape_rule)(const nb_op_def *op, nb_tensor *const *x, const void *attrs,
                                    nb_meta *z);
 /* Computes the outputs z (freshly allocated, contiguous) from the inputs x (any strides). */
@@ -62,14 +64,19 @@ typedef struct nb_sample {
     const char *label;
     nb_sample_input in[NB_MAX_INPUTS];
     const void *attrs;      /* the op's attribute struct, or NULL */
+    int n_inputs;           /* for NB_OP_VARIADIC ops: inputs used (0 means n_in) */
 } nb_sample;
 
 /* Bits of nb_op_def.flags. */
 #define NB_OP_NO_DOUBLE_BACKWARD (1u << 0)  /* backward rule is not itself differentiable */
+#define NB_OP_VARIADIC           (1u << 1)  /* takes n_in or more inputs (cat, stack) */
+
+/* Most inputs a variadic op takes in one call. */
+#define NB_MAX_VARIADIC_INPUTS 65536
 
 struct nb_op_def {
     const char *name;            /* unique; identifies the op in errors, graphs and files */
-    int n_in;                    /* number of tensor inputs */
+    int n_in;                    /* number of tensor inputs (the least, for variadic ops) */
     int n_out;                   /* number of outputs; 0 means 1 */
     size_t attr_size;            /* sizeof the attribute struct, 0 for none */
     nb_shape_rule shape;         /* required */
@@ -91,6 +98,19 @@ NB_API nb_tensor *nb_apply(const nb_op_def *op, nb_tensor *const *inputs, const 
 /* Same, for ops with several outputs: writes op->n_out new tensors into outputs. */
 NB_API nb_status nb_apply_multi(const nb_op_def *op, nb_tensor *const *inputs, const void *attrs,
                                 nb_tensor **outputs);
+/* Same, with the number of inputs given: for NB_OP_VARIADIC ops (and any op, when n_inputs
+ * equals its n_in). */
+NB_API nb_status nb_apply_variadic(const nb_op_def *op, nb_tensor *const *inputs, int n_inputs,
+                                   const void *attrs, nb_tensor **outputs);
+
+/* The number of tensors before the NULL that ends a variadic op's input array. */
+static inline int nb_count_inputs(nb_tensor *const *x)
+{
+    int n = 0;
+    while (x[n])
+        n++;
+    return n;
+}
 
 /* Records an error "nb_<op>: <message>" and returns code; for shape rules and kernels. */
 NB_API nb_status nb_op_error(const nb_op_def *op, nb_status code, const char *fmt, ...)

@@ -455,6 +455,95 @@ static void custom_ops_appear_by_name_in_graph_pictures(void **state)
     nb_scope_end(s);
 }
 
+/* ---------------------------------------------------------------- a variadic op
+ * weighted_sum(x0, ..., xn-1) = sum_i (i + 1) x_i over inputs of one f64 shape (contiguous
+ * in this test): a user op that takes any number of inputs, ended by NULL in its rule and
+ * kernel. Gradient of input i: (i + 1) gz. */
+
+static nb_status weighted_sum_shape(const nb_op_def *op, nb_tensor *const *x, const void *attrs, nb_meta *z)
+{
+    for (int i = 1; x[i]; i++)
+        if (nb_tensor_numel(x[i]) != nb_tensor_numel(x[0]))
+            return nb_op_error(op, NB_ERR_SHAPE, "input %d has %lld elements, input 0 has %lld", i,
+                               (long long)nb_tensor_numel(x[i]), (long long)nb_tensor_numel(x[0]));
+    z->dtype = nb_tensor_dtype(x[0]);
+    z->rank = nb_tensor_rank(x[0]);
+    memcpy(z->shape, nb_tensor_shape(x[0]), (size_t)z->rank * sizeof(int64_t));
+    return NB_OK;
+}
+
+static nb_status weighted_sum_f64(nb_tensor *const *x, nb_tensor *const *z, const void *attrs)
+{
+    double *out = nb_tensor_data(z[0]);
+    int64_t n = nb_tensor_numel(z[0]);
+    memset(out, 0, (size_t)n * sizeof *out);
+    for (int i = 0; x[i]; i++) {
+        const double *in = nb_tensor_data(x[i]);
+        for (int64_t j = 0; j < n; j++)
+            out[j] += (i + 1) * in[j];
+    }
+    return NB_OK;
+}
+
+static void weighted_sum_backward(nb_backward_ctx *c)
+{
+    nb_tensor *gz = nb_grad_out(c, 0);
+    for (int i = 0; nb_input_meta(c, i); i++)
+        if (nb_needs_grad(c, i))
+            nb_set_grad_in(c, i, nb_mul_scalar(gz, i + 1));
+}
+
+static const nb_op_def weighted_sum_op = {
+    .name = "test_weighted_sum", .n_in = 1, .flags = NB_OP_VARIADIC, .shape = weighted_sum_shape,
+    .forward = { [NB_F64] = weighted_sum_f64 }, .backward = weighted_sum_backward,
+};
+
+static void variadic_op_takes_more_inputs_than_fixed_ops_hold(void **state)
+{
+    (void)state;
+    enum { N = 20 };   /* more than NB_MAX_INPUTS: the engine's per-input arrays grow */
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *x[N], *z;
+    for (int i = 0; i < N; i++) {
+        x[i] = nb_full(NB_F64, NB_SHAPE(2, 3), 1.0);
+        ASSERT_OK(nb_requires_grad(x[i], true));
+    }
+    ASSERT_OK(nb_apply_variadic(&weighted_sum_op, x, N, NULL, &z));
+    assert_true(nbt_value_at(z, 5) == N * (N + 1) / 2.0);
+    ASSERT_OK(nb_backward(nb_sum_all(z), NULL));
+    for (int i = 0; i < N; i++)
+        assert_true(nbt_value_at(nb_tensor_grad(x[i]), 1) == i + 1.0);
+    nb_scope_end(s);
+}
+
+static nb_tensor *weighted_sum_of_three(nb_tensor *const *x, void *user)
+{
+    (void)user;
+    nb_tensor *z;
+    return nb_apply_variadic(&weighted_sum_op, x, 3, NULL, &z) ? NULL : z;
+}
+
+static void variadic_op_passes_gradcheck_and_checks_its_calls(void **state)
+{
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_rng *rng = nb_rng_new(3);
+    nb_tensor *x[3], *z;
+    for (int i = 0; i < 3; i++) {
+        x[i] = nb_randn(rng, NB_F64, NB_SHAPE(4));
+        ASSERT_OK(nb_requires_grad(x[i], true));
+    }
+    nb_gradcheck_opts o = nb_gradcheck_opts_default();
+    o.second_order = true;
+    ASSERT_OK(nb_gradcheck(weighted_sum_of_three, NULL, x, 3, &o));
+    assert_int_equal(nb_apply_multi(&weighted_sum_op, x, NULL, &z), NB_ERR_ARG);
+    ASSERT_CONTAINS(nb_error(), "nb_apply_variadic");
+    assert_int_equal(nb_apply_variadic(&weighted_sum_op, x, 0, NULL, &z), NB_ERR_ARG);
+    ASSERT_CONTAINS(nb_error(), "given 0 inputs, the op takes 1 to");
+    nb_rng_free(rng);
+    nb_scope_end(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +561,8 @@ int main(void)
         TEST(gradient_flows_from_the_one_used_output),
         TEST(two_output_op_passes_gradcheck_first_and_second_order),
         TEST(custom_ops_appear_by_name_in_graph_pictures),
+        TEST(variadic_op_takes_more_inputs_than_fixed_ops_hold),
+        TEST(variadic_op_passes_gradcheck_and_checks_its_calls),
         /* last: it adds an op that the other tests' counts do not expect */
         TEST(an_op_registered_without_samples_is_visible_to_the_registry),
     };

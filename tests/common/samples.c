@@ -4,6 +4,11 @@
 
 #include "samples.h"
 
+int nbt_n_in(const nb_op_def *op, const nb_sample *s)
+{
+    return s->n_inputs > 0 ? s->n_inputs : op->n_in;
+}
+
 int nbt_n_out(const nb_op_def *op)
 {
     return op->n_out ? op->n_out : 1;
@@ -33,7 +38,7 @@ void nbt_base_shape(const nb_sample_input *in, int64_t *shape)
 
 nb_status nbt_make_bases(const nb_op_def *op, const nb_sample *s, nb_dtype dtype, nb_rng *rng, nb_tensor **bases)
 {
-    for (int i = 0; i < op->n_in; i++) {
+    for (int i = 0; i < nbt_n_in(op, s); i++) {
         const nb_sample_input *in = &s->in[i];
         int64_t shape[NB_MAX_RANK];
         nbt_base_shape(in, shape);
@@ -79,7 +84,8 @@ nb_tensor *nbt_layout(nb_tensor *base, const nb_sample_input *in)
 nb_status nbt_run(const nb_op_def *op, const nb_sample *s, nb_tensor *const *bases, nb_tensor **outputs)
 {
     nb_tensor *inputs[NB_MAX_INPUTS];
-    for (int i = 0; i < op->n_in; i++)
+    int n = nbt_n_in(op, s);
+    for (int i = 0; i < n; i++)
         inputs[i] = nbt_layout(bases[i], &s->in[i]);
-    return nb_apply_multi(op, inputs, s->attrs, outputs);
+    return nb_apply_variadic(op, inputs, n, s->attrs, outputs);
 }

@@ -17,6 +17,8 @@ nb_status nbt_make_bases(const nb_op_def *op, const nb_sample *s, nb_dtype dtype
 nb_tensor *nbt_layout(nb_tensor *base, const nb_sample_input *in);
 /* Lays out the bases and applies op; writes its outputs (op->n_out of them). */
 nb_status nbt_run(const nb_op_def *op, const nb_sample *s, nb_tensor *const *bases, nb_tensor **outputs);
+/* Number of inputs of sample s of op (variadic ops: the sample says). */
+int nbt_n_in(const nb_op_def *op, const nb_sample *s);
 /* Number of outputs of op. */
 int nbt_n_out(const nb_op_def *op);
 /* A seed that depends on the op name and sample number only. */

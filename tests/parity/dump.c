@@ -155,7 +155,7 @@ static nb_tensor *upstream_gradient(nb_rng *rng, const nb_tensor *z)
 static bool dump_case(FILE *f, const nb_op_def *op, int k, nb_dtype dtype)
 {
     const nb_sample *s = &op->samples[k];
-    int n_out = nbt_n_out(op);
+    int n_in = nbt_n_in(op, s), n_out = nbt_n_out(op);
     nb_tensor *bases[NB_MAX_INPUTS] = { 0 }, *out[NB_MAX_OUTPUTS] = { 0 };
     nb_tensor *gz[NB_MAX_OUTPUTS] = { 0 }, *grads[NB_MAX_INPUTS] = { 0 };
 
@@ -168,11 +168,11 @@ static bool dump_case(FILE *f, const nb_op_def *op, int k, nb_dtype dtype)
     }
     bool differentiable = op->backward != NULL;
     int n_float_in = 0;
-    for (int i = 0; i < op->n_in; i++)
+    for (int i = 0; i < n_in; i++)
         if (!s->in[i].integer)
             n_float_in++;
     if (differentiable)
-        for (int i = 0; i < op->n_in; i++)
+        for (int i = 0; i < n_in; i++)
             if (!s->in[i].integer && nb_requires_grad(bases[i], true)) {
                 put_error(f, op, k, s->label, dtype, "cannot mark input");
                 return false;
@@ -204,14 +204,14 @@ static bool dump_case(FILE *f, const nb_op_def *op, int k, nb_dtype dtype)
                 put_error(f, op, k, s->label, dtype, "cannot draw the upstream gradient");
                 return false;
             }
-        for (int i = 0; i < op->n_in; i++)
+        for (int i = 0; i < n_in; i++)
             if (!s->in[i].integer)
                 xs[nx++] = bases[i];
         if (nb_grad(zs, gs, nz, xs, nx, gx, NULL)) {
             put_error(f, op, k, s->label, dtype, "backward failed");
             return false;
         }
-        for (int i = 0, m = 0; i < op->n_in; i++)
+        for (int i = 0, m = 0; i < n_in; i++)
             if (!s->in[i].integer)
                 grads[i] = gx[m++];
     }
@@ -220,7 +220,7 @@ static bool dump_case(FILE *f, const nb_op_def *op, int k, nb_dtype dtype)
     fputs(", \"attrs\": ", f);
     put_attrs(f, op, s);
     fprintf(f, ", \"differentiable\": %s, \"inputs\": [", differentiable ? "true" : "false");
-    for (int i = 0; i < op->n_in && !st; i++) {
+    for (int i = 0; i < n_in && !st; i++) {
         const nb_sample_input *in = &s->in[i];
         int64_t base_shape[NB_MAX_RANK];
         nbt_base_shape(in, base_shape);
@@ -243,7 +243,7 @@ static bool dump_case(FILE *f, const nb_op_def *op, int k, nb_dtype dtype)
         st = put_tensor(f, gz[j]);
     }
     fputs("], \"grads\": [", f);
-    for (int i = 0; i < op->n_in && !st; i++) {
+    for (int i = 0; i < n_in && !st; i++) {
         fputs(i ? ", " : "", f);
         st = put_tensor(f, grads[i]);
     }
