@@ -15,6 +15,7 @@
 #include "nabla/losses.h"
 #include "nabla/op_def.h"
 #include "nabla/autograd.h"
+#include "nabla/nn.h"
 #include "nabla/optim.h"
 #include "nabla/io.h"
 #include "nabla/data.h"
