@@ -16,6 +16,7 @@
 #include "nabla/op_def.h"
 #include "nabla/autograd.h"
 #include "nabla/nn.h"
+#include "nabla/metrics.h"
 #include "nabla/optim.h"
 #include "nabla/io.h"
 #include "nabla/data.h"
