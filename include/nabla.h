@@ -20,5 +20,6 @@
 #include "nabla/optim.h"
 #include "nabla/io.h"
 #include "nabla/data.h"
+#include "nabla/model.h"
 
 #endif

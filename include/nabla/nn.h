@@ -98,6 +98,15 @@ NB_API nb_module *nb_relu_module(void);
 NB_API nb_module *nb_sigmoid_module(void);
 NB_API nb_module *nb_tanh_module(void);
 
+/* Batch normalisation over [N, C] or [N, C, L] (PyTorch's BatchNorm1d): in training,
+ * normalises with the batch's mean and biased variance over N (and L) and updates the
+ * buffers running_mean and running_var (unbiased) with momentum; in eval mode uses them.
+ * Parameters weight (ones) and bias (zeros) of [C] when affine. */
+NB_API nb_module *nb_batchnorm1d(int64_t features, double eps, double momentum, bool affine);
+/* Layer normalisation over the last n_axes axes, whose sizes are shape (PyTorch's
+ * LayerNorm): (x - mean) / sqrt(var + eps) * weight + bias, weight ones and bias zeros. */
+NB_API nb_module *nb_layernorm(int n_axes, const int64_t *shape, double eps, bool affine);
+
 /* An empty Sequential; children are named "0", "1", ... in the order they are added. */
 NB_API nb_module *nb_sequential_new(void);
 /* Appends layer to seq, taking ownership of it (freed even when this fails). */

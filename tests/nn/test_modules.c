@@ -312,6 +312,81 @@ static void orthogonal_init_gives_orthonormal_rows_or_columns(void **state)
     nb_scope_end(s);
 }
 
+/* ---------------------------------------------------------------- normalisation */
+
+static void batchnorm_normalises_batches_and_tracks_running_statistics(void **state)
+{
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_module *bn = nb_batchnorm1d(2, 1e-5, 0.1, true);
+    /* feature 0: 1, 2, 3, 6 (mean 3, biased var 3.5, unbiased 14/3); feature 1: all 4 */
+    const float xv[] = { 1, 4, 2, 4, 3, 4, 6, 4 };
+    nb_tensor *x = nb_tensor_from_data(xv, NB_F32, NB_SHAPE(4, 2));
+    nb_tensor *y = nb_module_forward(bn, x);
+    NOT_NULL(y);
+    for (int i = 0; i < 4; i++) {
+        assert_true(fabs(nbt_value_at(y, 2 * i) - (xv[2 * i] - 3) / sqrt(3.5 + 1e-5)) < 1e-5);
+        assert_true(fabs(nbt_value_at(y, 2 * i + 1)) < 1e-6);   /* constant feature: 0 */
+    }
+    nb_tensor *rm = nb_module_get_buffer(bn, "running_mean"), *rv = nb_module_get_buffer(bn, "running_var");
+    assert_true(fabs(nbt_value_at(rm, 0) - 0.3) < 1e-6 && fabs(nbt_value_at(rm, 1) - 0.4) < 1e-6);
+    assert_true(fabs(nbt_value_at(rv, 0) - (0.9 + 0.1 * 14.0 / 3.0)) < 1e-6 && fabs(nbt_value_at(rv, 1) - 0.9) < 1e-6);
+    nb_module_train(bn, false);   /* eval: (x - running_mean) / sqrt(running_var + eps) */
+    nb_tensor *z = nb_module_forward(bn, x);
+    assert_true(fabs(nbt_value_at(z, 0) - (1 - 0.3) / sqrt(0.9 + 0.1 * 14.0 / 3.0 + 1e-5)) < 1e-5);
+    assert_true(fabs(nbt_value_at(rm, 0) - 0.3) < 1e-6);   /* eval leaves the statistics alone */
+    assert_null(nb_module_forward(bn, nb_zeros(NB_F32, NB_SHAPE(4, 3))));
+    ASSERT_CONTAINS(nb_error(), "BatchNorm1d: input [4, 3] must be [N, 2] or [N, 2, L]");
+    nb_module_free(bn);
+    nb_scope_end(s);
+}
+
+static void layernorm_normalises_each_row(void **state)
+{
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_module *ln = nb_layernorm(1, (int64_t[]){ 4 }, 1e-5, true);
+    const float xv[] = { 1, 2, 3, 6, -1, -1, 1, 1 };   /* rows: mean 3 var 3.5; mean 0 var 1 */
+    nb_tensor *y = nb_module_forward(ln, nb_tensor_from_data(xv, NB_F32, NB_SHAPE(2, 4)));
+    for (int j = 0; j < 4; j++) {
+        assert_true(fabs(nbt_value_at(y, j) - (xv[j] - 3) / sqrt(3.5 + 1e-5)) < 1e-5);
+        assert_true(fabs(nbt_value_at(y, 4 + j) - xv[4 + j] / sqrt(1 + 1e-5)) < 1e-5);
+    }
+    nbt_assert_shape(nb_module_get_param(ln, "weight"), 1, (int64_t[]){ 4 });
+    assert_null(nb_module_forward(ln, nb_zeros(NB_F32, NB_SHAPE(2, 3))));
+    ASSERT_CONTAINS(nb_error(), "LayerNorm: input [2, 3] does not end in the normalised shape [4]");
+    nb_module_free(ln);
+    nb_scope_end(s);
+}
+
+/* A module applied to an f64 input: checked by finite differences. */
+static nb_tensor *module_of(nb_tensor *const *x, void *user)
+{
+    return nb_module_forward(user, x[0]);
+}
+
+static void normalisation_gradients_pass_gradcheck(void **state)
+{
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_rng *rng = nb_rng_new(21);
+    nb_module *ln = nb_layernorm(1, (int64_t[]){ 5 }, 1e-5, false), *bn = nb_batchnorm1d(3, 1e-5, 0.1, false);
+    nb_tensor *x = nb_randn(rng, NB_F64, NB_SHAPE(3, 5)), *xb = nb_randn(rng, NB_F64, NB_SHAPE(6, 3, 2));
+    ASSERT_OK(nb_requires_grad(x, true));
+    ASSERT_OK(nb_requires_grad(xb, true));
+    nb_gradcheck_opts o = nb_gradcheck_opts_default();
+    o.second_order = true;
+    ASSERT_OK(nb_gradcheck(module_of, ln, &x, 1, &o));
+    /* batch norm in training mode: the running statistics (f32 buffers) change as a side
+     * effect of each call, the output does not depend on them */
+    ASSERT_OK(nb_gradcheck(module_of, bn, &xb, 1, &o));
+    assert_int_equal(nb_tensor_dtype(nb_module_get_buffer(bn, "running_mean")), NB_F32);
+    nb_module_free(ln);
+    nb_module_free(bn);
+    nb_rng_free(rng);
+    nb_scope_end(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +401,9 @@ int main(void)
         TEST(module_mistakes_fail_clearly),
         TEST(initialisers_draw_the_documented_distributions),
         TEST(orthogonal_init_gives_orthonormal_rows_or_columns),
+        TEST(batchnorm_normalises_batches_and_tracks_running_statistics),
+        TEST(layernorm_normalises_each_row),
+        TEST(normalisation_gradients_pass_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
