@@ -1,9 +1,13 @@
-/* Seeded generators: xoshiro256** (Blackman and Vigna), seeded through splitmix64. */
+/* Seeded generators: xoshiro256** (Blackman and Vigna), seeded through splitmix64; tensors
+ * of draws and in-place random fills. */
 #include <math.h>
 #include <pthread.h>
 
+#include "autograd/node.h"
 #include "core/alloc.h"
 #include "core/error_impl.h"
+#include "core/iter.h"
+#include "core/rng_impl.h"
 #include "core/tensor_impl.h"
 #include "nabla/rng.h"
 
@@ -19,10 +23,7 @@ static bool default_seeded;
 
 static uint64_t splitmix64(uint64_t *x)
 {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return nbi_mix64(*x += NBI_SPLITMIX_GAMMA);
 }
 
 static void rng_seed(nb_rng *r, uint64_t seed)
@@ -165,10 +166,59 @@ NB_API int64_t nb_rng_int(nb_rng *rng, int64_t low, int64_t high)
 
 enum draw { UNIFORM, NORMAL, INTEGER };
 
-/* Draws in C order from one generator, so results do not depend on threads. Uniform on
- * [a, b) for floats; integers in [low, high). */
-static nb_tensor *draw_tensor(const char *fn, nb_rng *rng, enum draw kind, nb_dtype dtype, int rank,
-                              const int64_t *shape, double a, double b, int64_t low, int64_t high)
+typedef struct draw_spec {
+    enum draw kind;
+    double a, b;            /* UNIFORM: [a, b); NORMAL: mean a, standard deviation b */
+    int64_t low, high;      /* INTEGER: [low, high) */
+} draw_spec;
+
+/* One draw as a double; f32 uniforms take 24 random bits, so that every float in [0, 1) on
+ * the grid 2^-24 can come out. */
+static inline double draw_float(nb_rng *r, const draw_spec *d, bool f32)
+{
+    if (d->kind == NORMAL)
+        return d->a + d->b * next_normal(r);
+    if (f32)
+        return d->a + (d->b - d->a) * (double)((float)(next_bits(r) >> 40) * 0x1p-24f);
+    return d->a + (d->b - d->a) * next_uniform(r);
+}
+
+static void draw_row(nb_rng *r, const draw_spec *d, nb_dtype dtype, char *data, int64_t stride, int64_t n)
+{
+    if (dtype == NB_I64) {
+        uint64_t range = (uint64_t)d->high - (uint64_t)d->low;
+        for (int64_t i = 0; i < n; i++)
+            ((int64_t *)data)[i * stride] = (int64_t)((uint64_t)d->low + next_below(r, range));
+    } else if (dtype == NB_F32) {
+        for (int64_t i = 0; i < n; i++)
+            ((float *)data)[i * stride] = (float)draw_float(r, d, true);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            ((double *)data)[i * stride] = draw_float(r, d, false);
+    }
+}
+
+/* Draws into t's elements in C order from one generator, whatever t's strides, so a fill
+ * and a fresh tensor of the same generator state hold the same numbers, and neither
+ * depends on threads. */
+static void draw_into(nb_rng *rng, const draw_spec *d, nb_tensor *t)
+{
+    nbi_iter it;
+    nbi_iter_init(&it, t->rank, t->shape, 1, (const int64_t *const[]){ t->strides });
+    char *base = nbi_data(t);
+    size_t size = nb_dtype_size(t->dtype);
+    nbi_cursor c;
+    nbi_cursor_seek(&it, &c, 0);
+    nb_rng *r = lock_rng(rng);
+    for (int64_t row = 0; row < it.rows; row++) {
+        draw_row(r, d, t->dtype, base + c.offset[0] * (int64_t)size, it.strides[0][it.rank - 1], it.inner);
+        nbi_cursor_next(&it, &c);
+    }
+    unlock_rng(r);
+}
+
+static nb_tensor *draw_tensor(const char *fn, nb_rng *rng, const draw_spec *d, nb_dtype dtype, int rank,
+                              const int64_t *shape)
 {
     uint64_t errors_before = nbi_error_count();
     nb_tensor *t = nb_empty(dtype, rank, shape);
@@ -176,23 +226,7 @@ static nb_tensor *draw_tensor(const char *fn, nb_rng *rng, enum draw kind, nb_dt
         nbi_error_prefix(fn, errors_before);   /* "nb_randn: nb_empty: rank 9 is out of range" */
         return NULL;
     }
-    void *data = t->storage->data;
-    nb_rng *r = lock_rng(rng);
-    for (int64_t i = 0; i < t->numel; i++) {
-        if (kind == INTEGER) {
-            ((int64_t *)data)[i] = (int64_t)((uint64_t)low + next_below(r, (uint64_t)high - (uint64_t)low));
-            continue;
-        }
-        double v;
-        if (kind == NORMAL)
-            v = next_normal(r);
-        else if (dtype == NB_F32)   /* 24 random bits: every float in [0, 1) on the grid 2^-24 */
-            v = a + (b - a) * (double)((float)(next_bits(r) >> 40) * 0x1p-24f);
-        else
-            v = a + (b - a) * next_uniform(r);
-        nbi_store(dtype, data, i, v);
-    }
-    unlock_rng(r);
+    draw_into(rng, d, t);
     return t;
 }
 
@@ -212,7 +246,7 @@ NB_API nb_tensor *nb_uniform(nb_rng *rng, nb_dtype dtype, int rank, const int64_
         nbi_error(NB_ERR_ARG, "nb_uniform: low %g is above high %g", low, high);
         return NULL;
     }
-    return draw_tensor("nb_uniform", rng, UNIFORM, dtype, rank, shape, low, high, 0, 0);
+    return draw_tensor("nb_uniform", rng, &(draw_spec){ UNIFORM, low, high, 0, 0 }, dtype, rank, shape);
 }
 
 NB_API nb_tensor *nb_randn(nb_rng *rng, nb_dtype dtype, int rank, const int64_t *shape)
@@ -221,7 +255,7 @@ NB_API nb_tensor *nb_randn(nb_rng *rng, nb_dtype dtype, int rank, const int64_t 
         nbi_error(NB_ERR_DTYPE, "nb_randn: dtype i64 is not a floating type");
         return NULL;
     }
-    return draw_tensor("nb_randn", rng, NORMAL, dtype, rank, shape, 0, 0, 0, 0);
+    return draw_tensor("nb_randn", rng, &(draw_spec){ NORMAL, 0, 1, 0, 0 }, dtype, rank, shape);
 }
 
 NB_API nb_tensor *nb_randint(nb_rng *rng, int64_t low, int64_t high, int rank, const int64_t *shape)
@@ -230,5 +264,55 @@ NB_API nb_tensor *nb_randint(nb_rng *rng, int64_t low, int64_t high, int rank, c
         nbi_error(NB_ERR_ARG, "nb_randint: empty range [%lld, %lld)", (long long)low, (long long)high);
         return NULL;
     }
-    return draw_tensor("nb_randint", rng, INTEGER, NB_I64, rank, shape, 0, 0, low, high);
+    return draw_tensor("nb_randint", rng, &(draw_spec){ INTEGER, 0, 0, low, high }, NB_I64, rank, shape);
+}
+
+/* ---------------------------------------------------------------- in-place fills */
+
+/* The checks of every in-place update (as nb_fill_inplace), plus the ones a random fill adds:
+ * a floating dtype, and no two elements sharing memory (an expanded tensor would keep only
+ * the last of the draws written to each place). */
+static nb_status check_fill(const char *fn, const nb_tensor *t)
+{
+    if (!t)
+        return nbi_error_keep(NB_ERR_NULL, "%s: tensor is NULL", fn);
+    if (t->requires_grad && nbi_grad_enabled())
+        return nbi_error(NB_ERR_AUTOGRAD,
+                         "%s: tensor requires grad and grad mode is on; update it inside "
+                         "nb_no_grad_begin/end (an in-place change would corrupt its gradient)", fn);
+    if (t->dtype != NB_F32 && t->dtype != NB_F64)
+        return nbi_error(NB_ERR_DTYPE, "%s: dtype %s is not a floating type", fn, nb_dtype_name(t->dtype));
+    for (int d = 0; d < t->rank; d++)
+        if (t->strides[d] == 0 && t->shape[d] > 1) {
+            char buf[160];
+            return nbi_error(NB_ERR_ARG, "%s: tensor of shape %s is expanded along axis %d (stride 0): its elements "
+                             "share memory, so they cannot each get a draw (fill a contiguous copy)",
+                             fn, nb_shape_str(t->rank, t->shape, buf, sizeof buf), d);
+        }
+    return NB_OK;
+}
+
+NB_API nb_status nb_normal_inplace(nb_tensor *t, double mean, double std, nb_rng *rng)
+{
+    nb_status st = check_fill("nb_normal_inplace", t);
+    if (st)
+        return st;
+    if (!(std >= 0) || !isfinite(std) || !isfinite(mean))
+        return nbi_error(NB_ERR_ARG, "nb_normal_inplace: mean %g and std %g must be finite, std at least 0", mean, std);
+    draw_into(rng, &(draw_spec){ NORMAL, mean, std, 0, 0 }, t);
+    nbi_bump_version(t);
+    return NB_OK;
+}
+
+NB_API nb_status nb_uniform_inplace(nb_tensor *t, double low, double high, nb_rng *rng)
+{
+    nb_status st = check_fill("nb_uniform_inplace", t);
+    if (st)
+        return st;
+    if (!(low <= high) || !isfinite(low) || !isfinite(high))
+        return nbi_error(NB_ERR_ARG, "nb_uniform_inplace: low %g and high %g must be finite with low <= high", low,
+                         high);
+    draw_into(rng, &(draw_spec){ UNIFORM, low, high, 0, 0 }, t);
+    nbi_bump_version(t);
+    return NB_OK;
 }

@@ -302,6 +302,227 @@ static void big_sum_is_bit_identical_for_one_and_two_threads(void **state)
     nb_scope_end(s);
 }
 
+/* ---------------------------------------------------------------- random ops and fills
+ * What parity with PyTorch cannot check (tests/parity/ref_random.py replays the masks):
+ * the statistics of the draws, their dependence on the seed only (not on threads, dtype or
+ * layout), and the in-place fills. */
+
+/* Elements of t (f32 or f64, contiguous) equal to 0. */
+static int64_t count_zeros(const nb_tensor *t)
+{
+    int64_t n = nb_tensor_numel(t), zeros = 0;
+    for (int64_t i = 0; i < n; i++)
+        zeros += nbt_value_at(t, i) == 0;
+    return zeros;
+}
+
+static void dropout_drops_a_fraction_p_and_scales_the_rest(void **state)
+{
+    (void)state;
+    enum { COUNT = 100000 };
+    nb_scope *s = nb_scope_begin();
+    nb_rng *r = nb_rng_new(31);
+    const double ps[] = { 0.1, 0.3, 0.5, 0.9 };
+    for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++)
+        for (nb_dtype dtype = NB_F32; dtype <= NB_F64; dtype++) {
+            double p = ps[k];
+            nb_tensor *z = nb_dropout(nb_ones(dtype, NB_SHAPE(COUNT)), p, true, r);
+            NOT_NULL(z);
+            double kept_value = dtype == NB_F32 ? (double)(float)(1 / (1 - p)) : 1 / (1 - p);
+            int64_t zeros = 0;
+            for (int64_t i = 0; i < COUNT; i++) {
+                double v = nbt_value_at(z, i);
+                zeros += v == 0;
+                if (v != 0 && v != kept_value)
+                    fail_msg("p %g: element %lld is %.17g, neither 0 nor 1 / (1 - p)", p, (long long)i, v);
+            }
+            /* binomial: the fraction dropped has standard error sqrt(p (1 - p) / n) */
+            double fraction = (double)zeros / COUNT, se = sqrt(p * (1 - p) / COUNT);
+            if (fabs(fraction - p) > 5 * se)
+                fail_msg("p %g (%s): dropped %g of the elements, expected %g +- %g", p, nb_dtype_name(dtype), fraction,
+                         p, 5 * se);
+        }
+    nb_rng_free(r);
+    nb_scope_end(s);
+}
+
+static void dropout_masks_follow_the_seed(void **state)
+{
+    (void)state;
+    enum { COUNT = 100000 };
+    nb_scope *s = nb_scope_begin();
+    nb_rng *a = nb_rng_new(SEED), *b = nb_rng_new(SEED), *c = nb_rng_new(SEED + 1);
+    nb_tensor *x = nb_ones(NB_F32, NB_SHAPE(COUNT));
+    nb_tensor *za = nb_dropout(x, 0.5, true, a), *zb = nb_dropout(x, 0.5, true, b), *zc = nb_dropout(x, 0.5, true, c);
+    NOT_NULL(za);
+    NOT_NULL(zb);
+    NOT_NULL(zc);
+    assert_memory_equal(nb_tensor_data(za), nb_tensor_data(zb), COUNT * sizeof(float));
+    /* independent masks agree on about half the elements (sd 158) */
+    int64_t same = count_equal(za, zc);
+    assert_true(same > COUNT / 2 - 1000 && same < COUNT / 2 + 1000);
+    /* the next call from the same generator draws a new mask */
+    nb_tensor *za2 = nb_dropout(x, 0.5, true, a);
+    NOT_NULL(za2);
+    same = count_equal(za, za2);
+    assert_true(same > COUNT / 2 - 1000 && same < COUNT / 2 + 1000);
+    /* the mask depends on the position only, not on the dtype or layout of x */
+    nb_rng *d = nb_rng_new(SEED);
+    nb_tensor *zd = nb_dropout(nb_transpose(nb_ones(NB_F64, NB_SHAPE(COUNT / 100, 100)), 0, 1), 0.5, true, d);
+    NOT_NULL(zd);
+    for (int64_t i = 0; i < COUNT; i++)
+        if ((nbt_value_at(zd, i) == 0) != (nbt_value_at(za, i) == 0))
+            fail_msg("element %lld: the f64 transposed mask differs from the f32 one", (long long)i);
+    nb_rng_free(a);
+    nb_rng_free(b);
+    nb_rng_free(c);
+    nb_rng_free(d);
+    nb_scope_end(s);
+}
+
+static void random_ops_are_bit_identical_for_one_and_two_threads(void **state)
+{
+    (void)state;
+    enum { COUNT = 1000000 };   /* far above the grain: two threads split the rows */
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *x = nb_ones(NB_F32, NB_SHAPE(COUNT / 1000, 1000)), *half = nb_full(NB_F64, NB_SHAPE(COUNT), 0.5);
+    nb_tensor *z[2], *k[2];
+    for (int t = 0; t < 2; t++) {
+        nb_set_num_threads(t + 1);
+        nb_rng *r = nb_rng_new(77);
+        z[t] = nb_dropout(nb_transpose(x, 0, 1), 0.25, true, r);
+        k[t] = nb_bernoulli(half, r);
+        nb_rng_free(r);
+        NOT_NULL(z[t]);
+        NOT_NULL(k[t]);
+    }
+    assert_int_equal(nb_get_num_threads(), 2);
+    assert_memory_equal(nb_tensor_data(z[0]), nb_tensor_data(z[1]), COUNT * sizeof(float));
+    assert_memory_equal(nb_tensor_data(k[0]), nb_tensor_data(k[1]), COUNT * sizeof(double));
+    nb_scope_end(s);
+}
+
+static void dropout_backward_reuses_the_saved_mask(void **state)
+{
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_rng *r = nb_rng_new(41), *twin = nb_rng_new(41);
+    nb_tensor *x = nb_full(NB_F64, NB_SHAPE(50, 40), 2.0);
+    ASSERT_OK(nb_requires_grad(x, true));
+    nb_tensor *z = nb_dropout(x, 0.4, true, r);
+    NOT_NULL(z);
+    nb_rng_next(twin);   /* dropout took one key from the generator, and only one */
+    assert_true(nb_rng_next(r) == nb_rng_next(twin));
+    ASSERT_OK(nb_backward(nb_sum_all(z), NULL));
+    nb_tensor *g = nb_tensor_grad(x);
+    NOT_NULL(g);
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < 2000; i++) {
+        double expected = nbt_value_at(z, i) == 0 ? 0 : 1 / 0.6;   /* dz/dx = mask / (1 - p) */
+        if (fabs(nbt_value_at(g, i) - expected) > 1e-15)
+            fail_msg("element %lld: gradient %.17g, expected %.17g", (long long)i, nbt_value_at(g, i), expected);
+        zeros += expected == 0;
+    }
+    assert_true(zeros > 0 && zeros < 2000);
+    nb_rng_free(r);
+    nb_rng_free(twin);
+    nb_scope_end(s);
+}
+
+static void dropout_without_draws_in_eval_and_at_p_zero_and_one(void **state)
+{
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_rng *r = nb_rng_new(42), *twin = nb_rng_new(42);
+    nb_tensor *x = nb_full(NB_F32, NB_SHAPE(3, 4), 1.5);
+    ASSERT_OK(nb_requires_grad(x, true));
+    /* the input itself, as PyTorch */
+    assert_ptr_equal(nb_dropout(x, 0.5, false, r), x);
+    assert_ptr_equal(nb_dropout(x, 0, true, r), x);
+    nb_tensor *zero = nb_dropout(x, 1, true, r);
+    NOT_NULL(zero);
+    assert_int_equal(count_zeros(zero), 12);
+    assert_true(nb_rng_next(r) == nb_rng_next(twin));   /* none of them drew */
+    ASSERT_OK(nb_backward(nb_sum_all(zero), NULL));
+    assert_int_equal(count_zeros(nb_tensor_grad(x)), 12);
+    nb_rng_free(r);
+    nb_rng_free(twin);
+    nb_scope_end(s);
+}
+
+static void bernoulli_frequencies_follow_p(void **state)
+{
+    (void)state;
+    enum { COUNT = 100000 };
+    nb_scope *s = nb_scope_begin();
+    nb_rng *r = nb_rng_new(43);
+    const double ps[] = { 0, 0.05, 0.5, 0.8, 1 };
+    for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
+        nb_tensor *draws = nb_bernoulli(nb_full(NB_F32, NB_SHAPE(COUNT), ps[k]), r);
+        NOT_NULL(draws);
+        assert_false(nb_tensor_requires_grad(draws));
+        int64_t ones = COUNT - count_zeros(draws);
+        double fraction = (double)ones / COUNT, se = sqrt(ps[k] * (1 - ps[k]) / COUNT);
+        if (fabs(fraction - ps[k]) > 5 * se)
+            fail_msg("p %g: %g of the draws are 1, expected %g +- %g", ps[k], fraction, ps[k], 5 * se);
+    }
+    nb_rng_free(r);
+    nb_scope_end(s);
+}
+
+static void fills_draw_what_fresh_tensors_would(void **state)
+{
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_rng *a = nb_rng_new(SEED), *b = nb_rng_new(SEED);
+    /* into a transposed view: C order of the view, whatever the strides */
+    nb_tensor *base = nb_zeros(NB_F64, NB_SHAPE(7, 5)), *view = nb_transpose(base, 0, 1);
+    ASSERT_OK(nb_normal_inplace(view, 0, 1, a));
+    nb_tensor *fresh = nb_randn(b, NB_F64, NB_SHAPE(5, 7));
+    for (int64_t i = 0; i < 35; i++)
+        assert_true(nbt_value_at(view, i) == nbt_value_at(fresh, i));
+    nb_tensor *u32 = nb_zeros(NB_F32, NB_SHAPE(100));
+    ASSERT_OK(nb_uniform_inplace(u32, -2, 6, a));
+    nb_tensor *w32 = nb_uniform(b, NB_F32, NB_SHAPE(100), -2, 6);
+    assert_memory_equal(nb_tensor_data(u32), nb_tensor_data(w32), 100 * sizeof(float));
+    /* an empty tensor is filled with nothing, and the generator is where it was */
+    ASSERT_OK(nb_uniform_inplace(nb_zeros(NB_F32, NB_SHAPE(0, 3)), 0, 1, a));
+    assert_true(nb_rng_next(a) == nb_rng_next(b));
+    nb_rng_free(a);
+    nb_rng_free(b);
+    nb_scope_end(s);
+}
+
+static void fills_have_the_asked_mean_and_spread(void **state)
+{
+    (void)state;
+    enum { COUNT = 100000 };
+    nb_scope *s = nb_scope_begin();
+    nb_rng *r = nb_rng_new(44);
+    nb_tensor *g = nb_empty(NB_F32, NB_SHAPE(COUNT)), *u = nb_empty(NB_F64, NB_SHAPE(COUNT));
+    ASSERT_OK(nb_normal_inplace(g, 3, 0.5, r));
+    ASSERT_OK(nb_uniform_inplace(u, -1, 3, r));
+    double gsum = 0, gsq = 0, usum = 0, usq = 0;
+    for (int64_t i = 0; i < COUNT; i++) {
+        double gv = nbt_value_at(g, i), uv = nbt_value_at(u, i);
+        if (!(uv >= -1 && uv < 3))
+            fail_msg("uniform draw %lld is %g, outside [-1, 3)", (long long)i, uv);
+        gsum += gv, gsq += gv * gv, usum += uv, usq += uv * uv;
+    }
+    double gmean = gsum / COUNT, gvar = gsq / COUNT - gmean * gmean;
+    double umean = usum / COUNT, uvar = usq / COUNT - umean * umean;
+    /* normal: var 0.25, sd of the sample variance 0.25 sqrt(2 / n); uniform on [-1, 3): var 16/12 */
+    assert_true(fabs(gmean - 3) < 5 * 0.5 / sqrt(COUNT));
+    assert_true(fabs(gvar - 0.25) < 5 * 0.25 * sqrt(2.0 / COUNT));
+    assert_true(fabs(umean - 1) < 5 * sqrt(16.0 / 12 / COUNT));
+    assert_true(fabs(uvar - 16.0 / 12) < 5 * 16 * sqrt((1.0 / 80 - 1.0 / 144) / COUNT));
+    /* std 0 gives the mean exactly */
+    ASSERT_OK(nb_normal_inplace(g, -1.25, 0, r));
+    assert_true(nbt_value_at(g, 777) == -1.25);
+    nb_rng_free(r);
+    nb_scope_end(s);
+}
+
 /* ---------------------------------------------------------------- the strided iterator */
 
 static void contiguous_tensor_is_one_row(void **state)
@@ -477,6 +698,14 @@ int main(void)
         TEST(randint_stays_in_its_half_open_range_and_hits_every_value),
         TEST(uniform_and_normal_draws_have_the_right_mean_and_variance),
         TEST(big_sum_is_bit_identical_for_one_and_two_threads),
+        TEST(dropout_drops_a_fraction_p_and_scales_the_rest),
+        TEST(dropout_masks_follow_the_seed),
+        TEST(random_ops_are_bit_identical_for_one_and_two_threads),
+        TEST(dropout_backward_reuses_the_saved_mask),
+        TEST(dropout_without_draws_in_eval_and_at_p_zero_and_one),
+        TEST(bernoulli_frequencies_follow_p),
+        TEST(fills_draw_what_fresh_tensors_would),
+        TEST(fills_have_the_asked_mean_and_spread),
         TEST(contiguous_tensor_is_one_row),
         TEST(size_one_axes_are_dropped),
         TEST(broadcast_axes_stay_separate),
