@@ -660,6 +660,15 @@ static const nb_op_def op_masked_select_backward = {
     SAMPLES(samples_masked_select_backward),
 };
 
+static const nb_op_def op_one_hot;
+
+/* Declared in data.h, with the transforms: num_classes <= 0 counts the classes. */
+NB_API nb_tensor *nb_one_hot(nb_tensor *labels, int64_t num_classes, nb_dtype dtype)
+{
+    one_hot_attrs a = { num_classes > 0 ? num_classes : -1, dtype };
+    return nbi_apply1(&op_one_hot, labels, &a);
+}
+
 static const nb_op_def op_one_hot = {
     .name = "one_hot", .n_in = 1, .attr_size = sizeof(one_hot_attrs), .shape = one_hot_rule,
     .forward = { [NB_I64] = one_hot_kernel }, .format_attrs = format_one_hot, SAMPLES(samples_one_hot),
